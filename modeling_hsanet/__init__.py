@@ -1,0 +1,70 @@
+"""HSA-Net for Hugging Face transformers.
+
+Importing this package registers HSA-Net with the Auto classes (`AutoConfig`, `AutoModel`,
+`AutoModelForSequenceClassification` for property prediction, `AutoFeatureExtractor`, `AutoProcessor`) and the
+pipelines `molecular-property-prediction` and `molecular-feature-extraction`.
+"""
+
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForSequenceClassification,
+    AutoProcessor,
+)
+from transformers.pipelines import PIPELINE_REGISTRY
+
+from .configuration_hsanet import HSANetConfig
+from .featurization_hsanet import MolecularGraph, smiles_batch_to_graphs, smiles_to_graph
+from .modeling_hsanet import (
+    CrossAttentionProjector,
+    GraphMambaProjector,
+    HierarchicalAdaptiveProjector,
+    HSANetForMolecularPropertyPrediction,
+    HSANetModel,
+    HSANetPreTrainedModel,
+    SourceAwareFusion,
+)
+from .pipeline_hsanet import MolecularFeatureExtractionPipeline, MolecularPropertyPredictionPipeline
+from .processing_hsanet import HSANetFeatureExtractor, HSANetProcessor
+
+
+def _register() -> None:
+    AutoConfig.register(HSANetConfig.model_type, HSANetConfig, exist_ok=True)
+    AutoModel.register(HSANetConfig, HSANetModel, exist_ok=True)
+    AutoModelForSequenceClassification.register(HSANetConfig, HSANetForMolecularPropertyPrediction, exist_ok=True)
+    AutoFeatureExtractor.register(HSANetConfig, HSANetFeatureExtractor, exist_ok=True)
+    AutoProcessor.register(HSANetConfig, HSANetProcessor, exist_ok=True)
+    PIPELINE_REGISTRY.register_pipeline(
+        "molecular-property-prediction",
+        pipeline_class=MolecularPropertyPredictionPipeline,
+        pt_model=AutoModelForSequenceClassification,
+        type="multimodal",
+    )
+    PIPELINE_REGISTRY.register_pipeline(
+        "molecular-feature-extraction",
+        pipeline_class=MolecularFeatureExtractionPipeline,
+        pt_model=AutoModel,
+        type="multimodal",
+    )
+
+
+_register()
+
+__all__ = [
+    "HSANetConfig",
+    "HSANetModel",
+    "HSANetPreTrainedModel",
+    "HSANetForMolecularPropertyPrediction",
+    "HSANetFeatureExtractor",
+    "HSANetProcessor",
+    "CrossAttentionProjector",
+    "GraphMambaProjector",
+    "HierarchicalAdaptiveProjector",
+    "SourceAwareFusion",
+    "MolecularGraph",
+    "MolecularPropertyPredictionPipeline",
+    "MolecularFeatureExtractionPipeline",
+    "smiles_to_graph",
+    "smiles_batch_to_graphs",
+]

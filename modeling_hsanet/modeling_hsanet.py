@@ -1,0 +1,656 @@
+"""HSA-Net: a GIN encoder whose every level is projected to query tokens by a Hierarchical Adaptive Projector
+(cross-attention or structure-aware Graph-Mamba, chosen per level by a learned gate) and merged by a Source-Aware
+Fusion of routed experts.
+
+Inputs are the flat batch produced by `HSANetProcessor` (see `HSANetModel.forward`): atoms of all molecules stacked,
+`num_atoms` telling where each molecule ends.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch_geometric.nn import GINEConv
+from torch_geometric.utils import scatter
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.models.mixtral.modeling_mixtral import load_balancing_loss_func
+from transformers.utils import ModelOutput
+
+from .configuration_hsanet import HSANetConfig
+
+try:  # optional CUDA kernels; the pure-PyTorch scan below gives the same numbers
+    from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as _mamba_selective_scan_fn
+except Exception:  # noqa: BLE001 - any failure (missing package, CUDA mismatch) means "no kernels"
+    _mamba_selective_scan_fn = None
+
+CROSS_ATTENTION, GRAPH_MAMBA = 0, 1
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Outputs
+# ---------------------------------------------------------------------------------------------------------------------
+@dataclass
+class HSANetModelOutput(ModelOutput):
+    r"""
+    last_hidden_state (`torch.FloatTensor` of shape `(batch, num_tokens, hidden)`):
+        Fused tokens: `num_query_tokens` per level followed by the motif tokens.
+    pooler_output (`torch.FloatTensor` of shape `(batch, hidden)`):
+        Molecule embedding, the mean of the fused tokens.
+    projector_choices (`torch.LongTensor` of shape `(batch, num_levels)`):
+        Projector used per level: 0 = cross-attention, 1 = Graph-Mamba.
+    gate_logits (`torch.FloatTensor` of shape `(batch, num_levels, 2)`):
+        Logits of the per-level projector gate (`None` when `projector_mode` forces a projector).
+    router_logits (`torch.FloatTensor` of shape `(batch, num_tokens, num_fusion_experts)`):
+        Router logits of the Source-Aware Fusion (`None` with `fusion="mlp"`).
+    aux_loss (`torch.FloatTensor` of shape `()`):
+        Load-balancing loss of the router (0 with `fusion="mlp"`).
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    pooler_output: torch.FloatTensor | None = None
+    projector_choices: torch.LongTensor | None = None
+    gate_logits: torch.FloatTensor | None = None
+    router_logits: torch.FloatTensor | None = None
+    aux_loss: torch.FloatTensor | None = None
+
+
+@dataclass
+class HSANetPropertyPredictionOutput(ModelOutput):
+    r"""
+    loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Task loss (NaN labels masked out) plus `router_aux_loss_coef * aux_loss`, when labels are given.
+    logits (`torch.FloatTensor` of shape `(batch, num_labels)`):
+        Predicted values (regression) or class logits.
+    pooler_output (`torch.FloatTensor` of shape `(batch, hidden)`):
+        Molecule embedding.
+    projector_choices, gate_logits, router_logits, aux_loss:
+        As in `HSANetModelOutput`.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    pooler_output: torch.FloatTensor | None = None
+    projector_choices: torch.LongTensor | None = None
+    gate_logits: torch.FloatTensor | None = None
+    router_logits: torch.FloatTensor | None = None
+    aux_loss: torch.FloatTensor | None = None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Batch layout: stacked atoms <-> padded per-molecule sequences in the structure-aware order
+# ---------------------------------------------------------------------------------------------------------------------
+class GraphBatchLayout:
+    """Index maps between stacked atoms `(num_atoms_total, ...)` and right-padded sequences `(batch, max_atoms, ...)`.
+
+    Atom `i` of molecule `b` sits at position `structure_rank[i]` of the forward sequence and at
+    `num_atoms[b] - 1 - structure_rank[i]` of the backward one, so each molecule is reversed over its own length.
+    """
+
+    def __init__(self, num_atoms: torch.LongTensor, structure_rank: torch.LongTensor):
+        batch_size = num_atoms.shape[0]
+        self.atom_batch = torch.repeat_interleave(torch.arange(batch_size, device=num_atoms.device), num_atoms)
+        self.forward_position = structure_rank
+        self.backward_position = num_atoms[self.atom_batch] - 1 - structure_rank
+        self.batch_size = batch_size
+        self.max_atoms = int(num_atoms.max())
+        self.mask = torch.arange(self.max_atoms, device=num_atoms.device)[None, :] < num_atoms[:, None]
+
+    def to_dense(self, values: torch.Tensor, position: torch.LongTensor) -> torch.Tensor:
+        """`values`: (num_atoms_total, ...) -> (batch, max_atoms, ...), zeros at padding."""
+        dense = values.new_zeros((self.batch_size, self.max_atoms) + values.shape[1:])
+        dense[self.atom_batch, position] = values
+        return dense
+
+    def from_dense(self, dense: torch.Tensor, position: torch.LongTensor) -> torch.Tensor:
+        """`dense`: (batch, max_atoms, ...) -> (num_atoms_total, ...)."""
+        return dense[self.atom_batch, position]
+
+    def mean_per_molecule(self, values: torch.Tensor) -> torch.Tensor:
+        """`values`: (num_atoms_total, hidden) -> (batch, hidden)."""
+        return scatter(values, self.atom_batch, dim=0, dim_size=self.batch_size, reduce="mean")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# GIN encoder
+# ---------------------------------------------------------------------------------------------------------------------
+class CategoricalFeatureEmbedding(nn.Module):
+    """Sum of one embedding per categorical column (OGB's AtomEncoder/BondEncoder) in a single table lookup."""
+
+    def __init__(self, vocabulary_sizes: tuple[int, ...], hidden_size: int, name: str):
+        super().__init__()
+        self.name = name
+        self.vocabulary_sizes = tuple(vocabulary_sizes)
+        self.embedding = nn.Embedding(sum(vocabulary_sizes), hidden_size)
+        self.register_buffer("sizes", torch.empty(len(vocabulary_sizes), dtype=torch.long), persistent=False)
+        self.register_buffer("offsets", torch.empty(len(vocabulary_sizes), dtype=torch.long), persistent=False)
+
+    def reset_buffers(self) -> None:
+        """Fill the non-persistent `sizes` / `offsets` (called from `_init_weights`, also after loading)."""
+        sizes = torch.tensor(self.vocabulary_sizes)
+        init.copy_(self.sizes, sizes)
+        init.copy_(self.offsets, sizes.cumsum(0) - sizes)
+
+    def forward(self, features: torch.LongTensor) -> torch.Tensor:
+        """`features`: (num_items, num_columns) -> (num_items, hidden)."""
+        if features.dim() != 2 or features.shape[1] != self.sizes.numel():
+            raise ValueError(f"{self.name} must have shape (N, {self.sizes.numel()}), got {tuple(features.shape)}")
+        if ((features < 0) | (features >= self.sizes)).any():
+            column = int(((features < 0) | (features >= self.sizes)).any(0).nonzero()[0])
+            raise ValueError(f"{self.name} column {column} has values outside [0, {int(self.sizes[column])})")
+        return self.embedding(features + self.offsets).sum(dim=1)
+
+
+class HSANetGINEncoder(nn.Module):
+    """MoleculeSTM-style GIN: edge-aware GIN layers, BatchNorm, ReLU except after the last layer.
+
+    Returns every level: `[atom embedding, layer 1, ..., layer L]`, each `(num_atoms_total, hidden)`.
+    """
+
+    def __init__(self, config: HSANetConfig):
+        super().__init__()
+        hidden = config.hidden_size
+        self.atom_embedding = CategoricalFeatureEmbedding(config.atom_vocabulary_sizes, hidden, "atom_features")
+        self.bond_embeddings = nn.ModuleList(
+            CategoricalFeatureEmbedding(config.bond_vocabulary_sizes, hidden, "bond_features")
+            for _ in range(config.num_gnn_layers)
+        )
+        self.convolutions = nn.ModuleList(
+            GINEConv(nn.Sequential(nn.Linear(hidden, 2 * hidden), nn.BatchNorm1d(2 * hidden), nn.ReLU(),
+                                   nn.Linear(2 * hidden, hidden)))
+            for _ in range(config.num_gnn_layers)
+        )
+        self.norms = nn.ModuleList(nn.BatchNorm1d(hidden) for _ in range(config.num_gnn_layers))
+        self.dropout = nn.Dropout(config.gnn_dropout)
+
+    def forward(self, atom_features, edge_index, bond_features) -> list[torch.Tensor]:
+        states = self.atom_embedding(atom_features)
+        levels = [states]
+        last = len(self.convolutions) - 1
+        for index, (conv, bond_embedding, norm) in enumerate(zip(self.convolutions, self.bond_embeddings, self.norms)):
+            states = norm(conv(states, edge_index, bond_embedding(bond_features)))
+            if index < last:
+                states = F.relu(states)
+            states = self.dropout(states)
+            levels.append(states)
+        return levels
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Projectors
+# ---------------------------------------------------------------------------------------------------------------------
+class QueryCrossAttention(nn.Module):
+    """Learned queries cross-attend to a padded set of keys (Q-Former/resampler style), then a feed-forward block.
+
+    Padding keys are masked out, so a molecule never attends to another molecule's atoms or to padding.
+    """
+
+    def __init__(self, config: HSANetConfig, num_queries: int):
+        super().__init__()
+        hidden = config.hidden_size
+        self.num_heads = config.num_attention_heads
+        self.queries = nn.Parameter(torch.empty(num_queries, hidden))
+        self.key_norm = nn.LayerNorm(hidden)
+        self.q_proj = nn.Linear(hidden, hidden)
+        self.k_proj = nn.Linear(hidden, hidden)
+        self.v_proj = nn.Linear(hidden, hidden)
+        self.o_proj = nn.Linear(hidden, hidden)
+        self.ffn_norm = nn.LayerNorm(hidden)
+        self.ffn = nn.Sequential(nn.Linear(hidden, 2 * hidden), nn.GELU(), nn.Linear(2 * hidden, hidden))
+
+    def _split_heads(self, states: torch.Tensor) -> torch.Tensor:
+        batch, length, hidden = states.shape
+        return states.view(batch, length, self.num_heads, hidden // self.num_heads).transpose(1, 2)
+
+    def forward(self, keys: torch.Tensor, key_mask: torch.BoolTensor) -> torch.Tensor:
+        """`keys`: (batch, num_keys, hidden); `key_mask`: (batch, num_keys), True = real. Returns (batch, Q, hidden)."""
+        batch = keys.shape[0]
+        keys = self.key_norm(keys)
+        queries = self.queries.unsqueeze(0).expand(batch, -1, -1)
+        attended = F.scaled_dot_product_attention(
+            self._split_heads(self.q_proj(queries)),
+            self._split_heads(self.k_proj(keys)),
+            self._split_heads(self.v_proj(keys)),
+            attn_mask=key_mask[:, None, None, :],
+        )
+        tokens = queries + self.o_proj(attended.transpose(1, 2).flatten(2))
+        return tokens + self.ffn(self.ffn_norm(tokens))
+
+
+class CrossAttentionProjector(nn.Module):
+    """E_attn: `num_query_tokens` learned queries attend over the atoms of each molecule."""
+
+    def __init__(self, config: HSANetConfig):
+        super().__init__()
+        self.pool = QueryCrossAttention(config, config.num_query_tokens)
+
+    def forward(self, node_states: torch.Tensor, layout: GraphBatchLayout, **_) -> torch.Tensor:
+        """`node_states`: (num_atoms_total, hidden) -> (batch, num_query_tokens, hidden)."""
+        return self.pool(layout.to_dense(node_states, layout.forward_position), layout.mask)
+
+
+def _linear_recurrence(decay: torch.Tensor, drive: torch.Tensor) -> torch.Tensor:
+    """All states of `h_t = decay_t * h_{t-1} + drive_t` (h_{-1} = 0) along dim 1, without a loop over positions.
+
+    A work-efficient parallel scan: pairs of steps are composed into one, the half-length recurrence is solved
+    recursively (log2(length) levels), and the even positions are filled in from it. `decay`, `drive`:
+    (batch, length, ...). Returns (batch, length, ...).
+    """
+    length = drive.shape[1]
+    if length == 1:
+        return drive
+    if length % 2:  # pad with an identity step (decay 1, drive 0)
+        decay = torch.cat([decay, torch.ones_like(decay[:, :1])], dim=1)
+        drive = torch.cat([drive, torch.zeros_like(drive[:, :1])], dim=1)
+    decay_even, decay_odd = decay[:, 0::2], decay[:, 1::2]
+    drive_even, drive_odd = drive[:, 0::2], drive[:, 1::2]
+    states_odd = _linear_recurrence(decay_odd * decay_even, decay_odd * drive_even + drive_odd)
+    previous_odd = torch.cat([torch.zeros_like(states_odd[:, :1]), states_odd[:, :-1]], dim=1)
+    states_even = drive_even + decay_even * previous_odd
+    return torch.stack([states_even, states_odd], dim=2).flatten(1, 2)[:, :length]
+
+
+def selective_scan(u, delta, A, B, C, D):
+    """Mamba's selective scan `h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t`, `y_t = C_t h_t + D u_t`.
+
+    Shapes follow `mamba_ssm.selective_scan_fn`: `u`, `delta` (softplus already applied): (batch, inner, length);
+    `A`: (inner, state); `B`, `C`: (batch, state, length); `D`: (inner,). Returns `y`: (batch, inner, length).
+    Uses mamba_ssm's CUDA kernel when available and the tensors are on CUDA, else `_linear_recurrence`.
+    """
+    if _mamba_selective_scan_fn is not None and u.is_cuda:
+        return _mamba_selective_scan_fn(u.contiguous(), delta.contiguous(), A.contiguous(), B.contiguous(),
+                                        C.contiguous(), D.float(), delta_softplus=False)
+    return selective_scan_pytorch(u, delta, A, B, C, D)
+
+
+def selective_scan_pytorch(u, delta, A, B, C, D):
+    """Pure-PyTorch `selective_scan` (same arguments and result), vectorised over positions."""
+    delta_t = delta.transpose(1, 2).unsqueeze(-1)  # (batch, length, inner, 1)
+    decay = torch.exp(delta_t * A)  # (batch, length, inner, state)
+    drive = delta_t * u.transpose(1, 2).unsqueeze(-1) * B.transpose(1, 2).unsqueeze(2)
+    states = _linear_recurrence(decay, drive)
+    return torch.einsum("blen,bnl->bel", states, C) + D[:, None] * u
+
+
+class StructureAwareSelectiveScan(nn.Module):
+    """One direction of the Graph-Mamba projector: a Mamba block whose step size sees graph distances.
+
+    The step `delta_t` gets a learned bias per (clipped) graph distance between atom t and the atom before it in the
+    scan order: a large jump in the graph can make the state forget, a bonded neighbour can keep it. The bias starts at
+    zero, so at initialisation this is a standard Mamba block.
+    """
+
+    def __init__(self, config: HSANetConfig):
+        super().__init__()
+        hidden, inner = config.hidden_size, config.mamba_expand * config.hidden_size
+        self.state_size, self.dt_rank, self.use_kernels = config.mamba_d_state, config.mamba_dt_rank, config.use_mamba_kernels
+        self.in_proj = nn.Linear(hidden, 2 * inner)
+        self.conv1d = nn.Conv1d(inner, inner, config.mamba_d_conv, groups=inner, padding=config.mamba_d_conv - 1)
+        self.x_proj = nn.Linear(inner, self.dt_rank + 2 * self.state_size, bias=False)
+        self.dt_proj = nn.Linear(self.dt_rank, inner)
+        self.distance_dt_bias = nn.Parameter(torch.empty(config.max_scan_distance + 1, inner))
+        self.A_log = nn.Parameter(torch.empty(inner, self.state_size))
+        self.D = nn.Parameter(torch.empty(inner))
+        self.out_proj = nn.Linear(inner, hidden)
+
+    def forward(self, sequence: torch.Tensor, distance: torch.LongTensor) -> torch.Tensor:
+        """`sequence`: (batch, length, hidden), right-padded; `distance`: (batch, length). Returns (batch, length, hidden)."""
+        length = sequence.shape[1]
+        x, gate = self.in_proj(sequence).chunk(2, dim=-1)
+        x = F.silu(self.conv1d(x.transpose(1, 2))[..., :length])  # (batch, inner, length), causal
+        dt, B, C = self.x_proj(x.transpose(1, 2)).split([self.dt_rank, self.state_size, self.state_size], dim=-1)
+        delta = F.softplus(self.dt_proj(dt) + self.distance_dt_bias[distance])  # (batch, length, inner)
+        A = -torch.exp(self.A_log.float())
+        scan = selective_scan if self.use_kernels else selective_scan_pytorch
+        y = scan(x, delta.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2), self.D)
+        return self.out_proj(y.transpose(1, 2) * F.silu(gate))
+
+
+class GraphMambaProjector(nn.Module):
+    """E_mamba: structure-aware bidirectional Graph-Mamba, reduced to `num_query_tokens` tokens.
+
+    1. Adjacency: each atom adds a projection of the mean of its bonded neighbours (one message-passing step, as the
+       local MPNN beside Graph-Mamba's global scan); linear in the number of bonds.
+    2. Order: atoms are scanned in the featurizer's structure-aware order (BRICS fragment, degree, canonical rank),
+       forward and backward over each molecule's own length, each direction with its own parameters.
+    3. Distance: the scan's step size sees the graph distance between consecutive atoms (`StructureAwareSelectiveScan`).
+    4. Reduction: learned queries attend over the scanned atoms (as `CrossAttentionProjector`).
+    Everything is linear in the number of atoms.
+    """
+
+    def __init__(self, config: HSANetConfig):
+        super().__init__()
+        self.neighbour_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.norm = nn.LayerNorm(config.hidden_size)
+        self.forward_scan = StructureAwareSelectiveScan(config)
+        self.backward_scan = StructureAwareSelectiveScan(config)
+        self.pool = QueryCrossAttention(config, config.num_query_tokens)
+
+    def forward(self, node_states, layout: GraphBatchLayout, edge_index, distance_to_previous, distance_to_next):
+        """`node_states`: (num_atoms_total, hidden) -> (batch, num_query_tokens, hidden)."""
+        source, target = edge_index
+        neighbours = scatter(node_states[source], target, dim=0, dim_size=node_states.shape[0], reduce="mean")
+        states = self.norm(node_states + self.neighbour_proj(neighbours))
+        scanned = states
+        for scan, position, distance in (
+            (self.forward_scan, layout.forward_position, distance_to_previous),
+            (self.backward_scan, layout.backward_position, distance_to_next),
+        ):
+            output = scan(layout.to_dense(states, position), layout.to_dense(distance, position))
+            scanned = scanned + layout.from_dense(output, position)
+        return self.pool(layout.to_dense(scanned, layout.forward_position), layout.mask)
+
+
+class HierarchicalAdaptiveProjector(nn.Module):
+    """HAP: per level, a linear gate on the mean atom state picks one projector per molecule.
+
+    Training: hard Gumbel-softmax (one-hot forward, soft gradient); eval: argmax. `projector_mode` can force one
+    projector everywhere, in which case only that projector is built.
+    """
+
+    def __init__(self, config: HSANetConfig):
+        super().__init__()
+        self.mode = config.projector_mode
+        self.temperature = config.gumbel_temperature
+        levels = range(config.num_levels)
+        uses_attention = self.mode in ("adaptive", "cross_attention")
+        uses_mamba = self.mode in ("adaptive", "graph_mamba")
+        self.cross_attention = nn.ModuleList(CrossAttentionProjector(config) for _ in levels) if uses_attention else None
+        self.graph_mamba = nn.ModuleList(GraphMambaProjector(config) for _ in levels) if uses_mamba else None
+        self.gates = nn.ModuleList(nn.Linear(config.hidden_size, 2) for _ in levels) if self.mode == "adaptive" else None
+
+    def _project_level(self, level: int, node_states, layout, structure) -> tuple[torch.Tensor, ...]:
+        """Returns tokens (batch, Q, hidden), gate logits (batch, 2) (None when forced) and choices (batch,)."""
+        batch = layout.batch_size
+        if self.mode != "adaptive":
+            projector = self.cross_attention[level] if self.mode == "cross_attention" else self.graph_mamba[level]
+            choice = CROSS_ATTENTION if self.mode == "cross_attention" else GRAPH_MAMBA
+            return projector(node_states, layout, **structure), None, torch.full((batch,), choice, device=node_states.device)
+        logits = self.gates[level](layout.mean_per_molecule(node_states))
+        if self.training:
+            weights = F.gumbel_softmax(logits, tau=self.temperature, hard=True)
+        else:
+            weights = F.one_hot(logits.argmax(-1), 2).to(logits.dtype)
+        candidates = torch.stack(
+            [self.cross_attention[level](node_states, layout), self.graph_mamba[level](node_states, layout, **structure)],
+            dim=1,
+        )  # (batch, 2, Q, hidden)
+        tokens = torch.einsum("bp,bpqh->bqh", weights, candidates)
+        return tokens, logits, weights.argmax(-1)
+
+    def forward(self, levels: list[torch.Tensor], layout: GraphBatchLayout, **structure):
+        """`levels`: num_levels x (num_atoms_total, hidden). Returns tokens (batch, num_levels * Q, hidden), gate
+        logits (batch, num_levels, 2) (None when a projector is forced) and choices (batch, num_levels)."""
+        tokens, logits, choices = zip(*(self._project_level(i, s, layout, structure) for i, s in enumerate(levels)))
+        gate_logits = torch.stack(logits, dim=1) if self.mode == "adaptive" else None
+        return torch.cat(tokens, dim=1), gate_logits, torch.stack(choices, dim=1)
+
+
+class MotifProjector(nn.Module):
+    """Motif branch: queries attend over the functional groups present in the molecule.
+
+    Each present group is a key `embedding[group] * log1p(count)`; a learned "no motif" key is always present so a
+    molecule without any group still has something to attend to.
+    """
+
+    def __init__(self, config: HSANetConfig):
+        super().__init__()
+        self.group_embedding = nn.Parameter(torch.empty(config.num_functional_groups, config.hidden_size))
+        self.empty_key = nn.Parameter(torch.empty(1, config.hidden_size))
+        self.pool = QueryCrossAttention(config, config.num_motif_tokens)
+
+    def forward(self, motif_counts: torch.Tensor) -> torch.Tensor:
+        """`motif_counts`: (batch, num_functional_groups) -> (batch, num_motif_tokens, hidden)."""
+        batch = motif_counts.shape[0]
+        keys = torch.log1p(motif_counts.float()).unsqueeze(-1) * self.group_embedding
+        keys = torch.cat([self.empty_key.expand(batch, 1, -1), keys], dim=1)
+        mask = torch.cat([motif_counts.new_ones(batch, 1, dtype=torch.bool), motif_counts > 0], dim=1)
+        return self.pool(keys, mask)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Fusion
+# ---------------------------------------------------------------------------------------------------------------------
+class SourceAwareFusion(nn.Module):
+    """SAF: every token (tagged with a learned embedding of its source level) is routed to the top-k of N MLP experts.
+
+    The experts' outputs are weighted by the renormalised router probabilities (Mixtral style) so the router also
+    learns from the task loss, not only from the load-balancing loss. All experts run as one batched matmul.
+    """
+
+    def __init__(self, config: HSANetConfig):
+        super().__init__()
+        hidden, inner, experts = config.hidden_size, config.fusion_intermediate_size, config.num_fusion_experts
+        self.num_experts, self.top_k = experts, config.fusion_top_k
+        self.norm = nn.LayerNorm(hidden)
+        self.router = nn.Linear(hidden, experts, bias=False)
+        self.up_weight = nn.Parameter(torch.empty(experts, hidden, inner))
+        self.up_bias = nn.Parameter(torch.empty(experts, inner))
+        self.down_weight = nn.Parameter(torch.empty(experts, inner, hidden))
+        self.down_bias = nn.Parameter(torch.empty(experts, hidden))
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`tokens`: (batch, num_tokens, hidden), source embedding added. Returns fused tokens, router logits
+        (batch, num_tokens, num_experts) and the load-balancing loss."""
+        normed = self.norm(tokens)
+        router_logits = self.router(normed)
+        top_probs, top_experts = router_logits.softmax(-1).topk(self.top_k, dim=-1)
+        weights = torch.zeros_like(router_logits).scatter(-1, top_experts, top_probs / top_probs.sum(-1, keepdim=True))
+        hidden = F.gelu(torch.einsum("bth,ehi->btei", normed, self.up_weight) + self.up_bias)
+        expert_outputs = torch.einsum("btei,eih->bteh", hidden, self.down_weight) + self.down_bias
+        fused = tokens + torch.einsum("bte,bteh->bth", weights, expert_outputs)
+        aux_loss = load_balancing_loss_func((router_logits.flatten(0, 1),), self.num_experts, self.top_k)
+        return fused, router_logits, aux_loss
+
+
+class MLPFusion(nn.Module):
+    """`fusion="mlp"` ablation: one residual MLP for every token."""
+
+    def __init__(self, config: HSANetConfig):
+        super().__init__()
+        hidden = config.hidden_size
+        self.norm = nn.LayerNorm(hidden)
+        self.mlp = nn.Sequential(nn.Linear(hidden, config.fusion_intermediate_size), nn.GELU(),
+                                 nn.Linear(config.fusion_intermediate_size, hidden))
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, None, torch.Tensor]:
+        return tokens + self.mlp(self.norm(tokens)), None, tokens.new_zeros(())
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------------------------------------------------
+class HSANetPreTrainedModel(PreTrainedModel):
+    config: HSANetConfig
+    config_class = HSANetConfig
+    base_model_prefix = "hsanet"
+    main_input_name = "atom_features"
+    accepts_loss_kwargs = False  # losses are plain batch means
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        std = self.config.initializer_range
+        if isinstance(module, CategoricalFeatureEmbedding):
+            module.reset_buffers()
+        elif isinstance(module, QueryCrossAttention):
+            init.normal_(module.queries, std=std)
+        elif isinstance(module, MotifProjector):
+            init.normal_(module.group_embedding, std=std)
+            init.normal_(module.empty_key, std=std)
+        elif isinstance(module, SourceAwareFusion):
+            for parameter in (module.up_weight, module.down_weight):
+                init.normal_(parameter, std=std)
+            init.zeros_(module.up_bias)
+            init.zeros_(module.down_bias)
+        elif isinstance(module, StructureAwareSelectiveScan):
+            self._init_selective_scan(module)
+
+    @staticmethod
+    def _init_selective_scan(module: StructureAwareSelectiveScan, dt_min=1e-3, dt_max=1e-1, dt_floor=1e-4):
+        """Mamba's S4D-real initialisation of A, D = 1, and a log-uniform initial step size in [dt_min, dt_max]."""
+        inner, state = module.A_log.shape
+        init.copy_(module.A_log, torch.log(torch.arange(1, state + 1, dtype=torch.float32).expand(inner, state)))
+        init.ones_(module.D)
+        init.zeros_(module.distance_dt_bias)
+        init.uniform_(module.dt_proj.weight, -module.dt_rank**-0.5, module.dt_rank**-0.5)
+        dt = torch.exp(torch.rand(inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)).clamp(min=dt_floor)
+        init.copy_(module.dt_proj.bias, dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
+        init.kaiming_uniform_(module.conv1d.weight, a=math.sqrt(5))
+        init.zeros_(module.conv1d.bias)
+
+
+def _check_graph_batch(atom_features, edge_index, bond_features, num_atoms, structure_rank) -> None:
+    """Clear errors for inconsistent batches (the processor produces consistent ones)."""
+    if num_atoms is None or num_atoms.numel() == 0:
+        raise ValueError("empty batch: `num_atoms` has no molecules")
+    if (num_atoms < 1).any():
+        raise ValueError(f"molecule #{int((num_atoms < 1).nonzero()[0])} has no atoms")
+    total = int(num_atoms.sum())
+    if atom_features.shape[0] != total or structure_rank.shape[0] != total:
+        raise ValueError(
+            f"`num_atoms` sums to {total} but atom_features has {atom_features.shape[0]} rows and structure_rank "
+            f"{structure_rank.shape[0]}"
+        )
+    if edge_index.dim() != 2 or edge_index.shape[0] != 2 or edge_index.shape[1] != bond_features.shape[0]:
+        raise ValueError(
+            f"edge_index must be (2, E) with E = bond_features rows ({bond_features.shape[0]}), got {tuple(edge_index.shape)}"
+        )
+
+
+class HSANetModel(HSANetPreTrainedModel):
+    """GIN encoder -> Hierarchical Adaptive Projector (+ motif branch) -> Source-Aware Fusion."""
+
+    def __init__(self, config: HSANetConfig):
+        super().__init__(config)
+        self.encoder = HSANetGINEncoder(config)
+        self.projector = HierarchicalAdaptiveProjector(config)
+        self.motif_projector = MotifProjector(config) if config.num_motif_tokens > 0 else None
+        self.source_embedding = nn.Embedding(config.num_levels + 1, config.hidden_size)
+        self.fusion = SourceAwareFusion(config) if config.fusion == "moe" else MLPFusion(config)
+        self.post_init()
+
+    def _source_ids(self, device) -> torch.LongTensor:
+        """Source of every token: level index for level tokens, `num_levels` for motif tokens. (num_tokens,)"""
+        config = self.config
+        sources = torch.arange(config.num_levels, device=device).repeat_interleave(config.num_query_tokens)
+        motif = torch.full((config.num_motif_tokens,), config.num_levels, device=device)
+        return torch.cat([sources, motif])
+
+    def forward(
+        self,
+        atom_features: torch.LongTensor,
+        edge_index: torch.LongTensor,
+        bond_features: torch.LongTensor,
+        num_atoms: torch.LongTensor,
+        structure_rank: torch.LongTensor,
+        distance_to_previous: torch.LongTensor,
+        distance_to_next: torch.LongTensor,
+        motif_counts: torch.Tensor | None = None,
+        **kwargs,
+    ) -> HSANetModelOutput:
+        r"""
+        atom_features (`torch.LongTensor` of shape `(num_atoms_total, num_atom_features)`): atoms of all molecules.
+        edge_index (`torch.LongTensor` of shape `(2, num_edges_total)`): bonds (both directions), batch-global indices.
+        bond_features (`torch.LongTensor` of shape `(num_edges_total, num_bond_features)`).
+        num_atoms (`torch.LongTensor` of shape `(batch,)`): atoms per molecule, in the order atoms are stacked.
+        structure_rank (`torch.LongTensor` of shape `(num_atoms_total,)`): position in the structure-aware order.
+        distance_to_previous, distance_to_next (`torch.LongTensor` of shape `(num_atoms_total,)`): clipped graph
+            distances to the neighbours in that order.
+        motif_counts (`torch.FloatTensor` of shape `(batch, num_functional_groups)`): functional-group counts.
+        """
+        _check_graph_batch(atom_features, edge_index, bond_features, num_atoms, structure_rank)
+        layout = GraphBatchLayout(num_atoms, structure_rank)
+        levels = self.encoder(atom_features, edge_index, bond_features)
+        structure = {"edge_index": edge_index, "distance_to_previous": distance_to_previous.clamp(max=self.config.max_scan_distance),
+                     "distance_to_next": distance_to_next.clamp(max=self.config.max_scan_distance)}
+        tokens, gate_logits, choices = self.projector(levels, layout, **structure)
+        if self.motif_projector is not None:
+            if motif_counts is None:
+                raise ValueError("`motif_counts` is required when config.num_motif_tokens > 0")
+            tokens = torch.cat([tokens, self.motif_projector(motif_counts)], dim=1)
+        tokens = tokens + self.source_embedding(self._source_ids(tokens.device))
+        fused, router_logits, aux_loss = self.fusion(tokens)
+        return HSANetModelOutput(
+            last_hidden_state=fused,
+            pooler_output=fused.mean(dim=1),
+            projector_choices=choices,
+            gate_logits=gate_logits,
+            router_logits=router_logits,
+            aux_loss=aux_loss,
+        )
+
+
+def _problem_type(config: HSANetConfig, labels: torch.Tensor) -> str:
+    if config.problem_type is not None:
+        return config.problem_type
+    if config.num_labels == 1:
+        return "regression"
+    if labels.dtype in (torch.long, torch.int):
+        return "single_label_classification"
+    return "multi_label_classification"
+
+
+def molecular_property_loss(logits: torch.Tensor, labels: torch.Tensor, problem_type: str) -> torch.Tensor:
+    """Loss with missing labels masked out: NaN for regression / multi-label, -100 for single-label classes."""
+    if problem_type == "single_label_classification":
+        labels = labels.view(-1).long()
+        if (labels == -100).all():
+            raise ValueError("every label in the batch is missing (-100); there is nothing to compute a loss on")
+        return F.cross_entropy(logits, labels, ignore_index=-100)
+    labels = labels.to(logits.dtype).view_as(logits)
+    observed = ~torch.isnan(labels)
+    if not observed.any():
+        raise ValueError("every label in the batch is NaN; there is nothing to compute a loss on")
+    if problem_type == "regression":
+        return F.mse_loss(logits[observed], labels[observed])
+    return F.binary_cross_entropy_with_logits(logits[observed], labels[observed])
+
+
+class HSANetForMolecularPropertyPrediction(HSANetPreTrainedModel):
+    """HSA-Net with a linear head on the pooled molecule embedding: regression, single- or multi-label
+    classification (`config.problem_type`, as in transformers)."""
+
+    def __init__(self, config: HSANetConfig):
+        super().__init__(config)
+        self.hsanet = HSANetModel(config)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(self, labels: torch.Tensor | None = None, **inputs) -> HSANetPropertyPredictionOutput:
+        r"""
+        labels (`torch.Tensor` of shape `(batch,)` or `(batch, num_labels)`, *optional*): targets; NaN (or -100 for
+            single-label classes) marks a missing label. Other inputs: see `HSANetModel.forward`.
+        """
+        outputs = self.hsanet(**inputs)
+        logits = self.classifier(self.dropout(outputs.pooler_output))
+        loss = None
+        if labels is not None:
+            loss = molecular_property_loss(logits, labels, _problem_type(self.config, labels))
+            loss = loss + self.config.router_aux_loss_coef * outputs.aux_loss
+        return HSANetPropertyPredictionOutput(
+            loss=loss,
+            logits=logits,
+            pooler_output=outputs.pooler_output,
+            projector_choices=outputs.projector_choices,
+            gate_logits=outputs.gate_logits,
+            router_logits=outputs.router_logits,
+            aux_loss=outputs.aux_loss,
+        )
+
+
+__all__ = [
+    "HSANetPreTrainedModel",
+    "HSANetModel",
+    "HSANetForMolecularPropertyPrediction",
+    "CrossAttentionProjector",
+    "GraphMambaProjector",
+    "HierarchicalAdaptiveProjector",
+    "SourceAwareFusion",
+    "selective_scan",
+    "selective_scan_pytorch",
+]

@@ -1,0 +1,108 @@
+"""Pipelines: `molecular-property-prediction` and `molecular-feature-extraction`.
+
+Inputs are one SMILES or a list of SMILES; outputs come back one per input, in order. Molecules are featurized in
+`preprocess` and collated into one graph batch per `batch_size` molecules (graphs cannot be padded like text, so
+`get_iterator` uses the graph collator instead of the default padding collator).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader
+from transformers import Pipeline
+from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
+
+from .processing_hsanet import collate_graphs
+
+
+def _concatenate_graph_lists(items: list[dict]) -> dict:
+    return {"graphs": [graph for item in items for graph in item["graphs"]]}
+
+
+class _MolecularPipeline(Pipeline):
+    """Shared plumbing: SMILES -> graphs (preprocess) -> one collated batch per forward."""
+
+    _load_processor = True
+    _load_tokenizer = False
+    _load_feature_extractor = False
+    _load_image_processor = False
+
+    def preprocess(self, smiles: str) -> dict:
+        if not isinstance(smiles, str):
+            raise TypeError(f"expected a SMILES string, got {type(smiles).__name__} ({smiles!r})")
+        return {"graphs": self.processor.feature_extractor.featurize(smiles)}
+
+    def _model_inputs(self, model_inputs: dict) -> dict[str, torch.Tensor]:
+        return {key: value.to(self.device) for key, value in collate_graphs(model_inputs["graphs"]).items()}
+
+    def get_iterator(self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params):
+        if len(inputs) == 0:
+            raise ValueError("expected at least one SMILES string, got an empty list")
+        dataset = PipelineDataset(inputs, self.preprocess, preprocess_params)
+        dataloader = DataLoader(dataset, num_workers=num_workers, batch_size=batch_size,
+                                collate_fn=_concatenate_graph_lists)
+        model_iterator = PipelineIterator(dataloader, self.forward, forward_params, loader_batch_size=batch_size)
+        return PipelineIterator(model_iterator, self.postprocess, postprocess_params)
+
+
+class MolecularPropertyPredictionPipeline(_MolecularPipeline):
+    """SMILES -> predicted properties with `HSANetForMolecularPropertyPrediction`.
+
+    Per molecule: regression gives `{"label", "score"}` (a list of them for several targets); single-label
+    classification gives the `top_k` (default 1) most likely classes; multi-label gives every label's probability.
+
+    Example:
+    ```python
+    >>> predictor = pipeline("molecular-property-prediction", model="path/to/hsanet")
+    >>> predictor(["CCO", "c1ccccc1O"], batch_size=32)
+    ```
+    """
+
+    def _sanitize_parameters(self, top_k=None, **kwargs):
+        return {}, {}, ({"top_k": top_k} if top_k is not None else {})
+
+    def _forward(self, model_inputs: dict) -> dict:
+        return {"logits": self.model(**self._model_inputs(model_inputs)).logits}
+
+    def postprocess(self, model_outputs: dict, top_k: int = 1):
+        logits = model_outputs["logits"][0].float()
+        config = self.model.config
+        problem_type = config.problem_type or ("regression" if config.num_labels == 1 else "single_label_classification")
+        labels = [config.id2label[i] for i in range(config.num_labels)]
+        if problem_type == "single_label_classification":
+            probabilities = logits.softmax(-1)
+            order = probabilities.argsort(descending=True)[:top_k]
+            results = [{"label": labels[i], "score": probabilities[i].item()} for i in order]
+            return results[0] if top_k == 1 else results
+        scores = logits.sigmoid() if problem_type == "multi_label_classification" else logits
+        results = [{"label": label, "score": score.item()} for label, score in zip(labels, scores)]
+        return results[0] if len(results) == 1 else results
+
+
+class MolecularFeatureExtractionPipeline(_MolecularPipeline):
+    """SMILES -> molecule embedding (`HSANetModel`'s pooled output), as a list of floats or, with
+    `return_tensors=True`, a tensor of shape `(hidden,)`; `return_tokens=True` adds the fused tokens
+    `(num_tokens, hidden)`."""
+
+    def _sanitize_parameters(self, return_tensors=None, return_tokens=None, **kwargs):
+        postprocess = {}
+        if return_tensors is not None:
+            postprocess["return_tensors"] = return_tensors
+        if return_tokens is not None:
+            postprocess["return_tokens"] = return_tokens
+        return {}, {}, postprocess
+
+    def _forward(self, model_inputs: dict) -> dict:
+        model = getattr(self.model, "hsanet", self.model)  # a property-prediction checkpoint embeds too
+        outputs = model(**self._model_inputs(model_inputs))
+        return {"embedding": outputs.pooler_output, "tokens": outputs.last_hidden_state}
+
+    def postprocess(self, model_outputs: dict, return_tensors: bool = False, return_tokens: bool = False):
+        embedding, tokens = model_outputs["embedding"][0], model_outputs["tokens"][0]
+        result = {"embedding": embedding if return_tensors else embedding.tolist()}
+        if return_tokens:
+            result["tokens"] = tokens if return_tensors else tokens.tolist()
+        return result
+
+
+__all__ = ["MolecularPropertyPredictionPipeline", "MolecularFeatureExtractionPipeline"]
