@@ -139,7 +139,11 @@ class MolecularGraph:
 
 
 def parse_smiles(smiles, index: int = 0) -> Chem.Mol:
-    """Parse one SMILES, raising an error that names the batch item when it is not a valid molecule."""
+    """Parse one SMILES into a molecule in canonical atom order, naming the batch item when it is not valid.
+
+    Re-parsing RDKit's canonical SMILES makes every feature, including OGB's chirality tag (CW/CCW is relative to
+    the neighbour order, so it changes with how the SMILES was written), independent of the input writing.
+    """
     if smiles is None:
         raise ValueError(f"SMILES #{index} is None; expected a SMILES string")
     if not isinstance(smiles, str):
@@ -152,7 +156,8 @@ def parse_smiles(smiles, index: int = 0) -> Chem.Mol:
         raise ValueError(f"SMILES #{index} {smiles!r} could not be parsed by RDKit")
     if mol.GetNumAtoms() == 0:
         raise ValueError(f"SMILES #{index} {smiles!r} has no atoms")
-    return mol
+    with rdBase.BlockLogs():
+        return Chem.MolFromSmiles(Chem.MolToSmiles(mol))
 
 
 def brics_fragment_ids(mol: Chem.Mol, canonical_rank: np.ndarray) -> np.ndarray:

@@ -1,0 +1,44 @@
+"""Shared fixtures: tiny seeded HSA-Net configs and real molecules (RDKit's c-Met ligands)."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest
+import torch
+
+import modeling_hsanet  # noqa: F401  (registers the Auto classes and pipelines)
+from modeling_hsanet import HSANetConfig, HSANetProcessor
+from modeling_hsanet.data_hsanet import load_cmet_ligands
+
+TINY = dict(hidden_size=32, num_gnn_layers=2, num_attention_heads=2, num_query_tokens=4, mamba_d_state=4,
+            fusion_intermediate_size=64, num_motif_tokens=2)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def tiny_config():
+    def make(**overrides):
+        return HSANetConfig(**{**TINY, **overrides})
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def processor():
+    return HSANetProcessor()
+
+
+@pytest.fixture(scope="session")
+def cmet():
+    return load_cmet_ligands()
+
+
+@pytest.fixture(scope="session")
+def cmet_smiles(cmet):
+    return [m.smiles for m in cmet]

@@ -1,0 +1,187 @@
+import pytest
+import torch
+from rdkit import Chem
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+from modeling_hsanet import HSANetConfig, HSANetForMolecularPropertyPrediction, HSANetModel
+from modeling_hsanet.modeling_hsanet import selective_scan, selective_scan_pytorch
+
+
+def sequential_selective_scan(u, delta, A, B, C, D):
+    """Straightforward reference: one step at a time. Same shapes as `selective_scan`."""
+    batch, inner, length = u.shape
+    state = u.new_zeros(batch, inner, A.shape[1])
+    outputs = []
+    for t in range(length):
+        state = torch.exp(delta[:, :, t, None] * A) * state + (delta[:, :, t] * u[:, :, t])[..., None] * B[:, None, :, t]
+        outputs.append((state * C[:, None, :, t]).sum(-1) + D * u[:, :, t])
+    return torch.stack(outputs, dim=-1)
+
+
+def random_scan_inputs(batch=3, inner=5, state=4, length=13, dtype=torch.float64):
+    u = torch.randn(batch, inner, length, dtype=dtype)
+    delta = torch.nn.functional.softplus(torch.randn(batch, inner, length, dtype=dtype))
+    A = -torch.rand(inner, state, dtype=dtype) * 3
+    B, C = torch.randn(batch, state, length, dtype=dtype), torch.randn(batch, state, length, dtype=dtype)
+    D = torch.randn(inner, dtype=dtype)
+    return u, delta, A, B, C, D
+
+
+@pytest.mark.parametrize("length", [1, 2, 7, 16, 33, 100])
+def test_parallel_scan_matches_sequential_reference(length):
+    inputs = random_scan_inputs(length=length, dtype=torch.float32)
+    torch.testing.assert_close(selective_scan_pytorch(*inputs), sequential_selective_scan(*inputs), atol=1e-5, rtol=1e-5)
+
+
+def test_parallel_scan_ignores_right_padding():
+    u, delta, A, B, C, D = random_scan_inputs(length=9)
+    padded = [torch.cat([x, torch.randn(*x.shape[:-1], 6, dtype=x.dtype).abs()], dim=-1) for x in (u, delta, B, C)]
+    full = selective_scan_pytorch(padded[0], padded[1], A, padded[2], padded[3], D)
+    torch.testing.assert_close(full[..., :9], sequential_selective_scan(u, delta, A, B, C, D), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the mamba_ssm kernel path needs CUDA")
+def test_cuda_kernel_matches_pytorch_scan():
+    pytest.importorskip("mamba_ssm")
+    inputs = [x.cuda() for x in random_scan_inputs(length=64, inner=32, state=16, dtype=torch.float32)]
+    torch.testing.assert_close(selective_scan(*inputs), selective_scan_pytorch(*inputs), atol=1e-4, rtol=1e-4)
+
+
+def embed(model, processor, smiles):
+    with torch.no_grad():
+        return model(**processor(smiles)).pooler_output
+
+
+@pytest.mark.parametrize("mode", ["adaptive", "cross_attention", "graph_mamba"])
+def test_random_smiles_give_the_same_embedding(tiny_config, processor, mode):
+    model = HSANetModel(tiny_config(projector_mode=mode)).eval()
+    smiles = "O=S(=O)(Nc1cccs1)c2ccc(Oc3ccccc3c4ccccc4)c(c2)C#N"
+    mol = Chem.MolFromSmiles(smiles)
+    variants = [Chem.MolToSmiles(mol, doRandom=True) for _ in range(5)]
+    assert len(set(variants)) > 1
+    embeddings = embed(model, processor, [smiles] + variants)
+    assert (embeddings - embeddings[0]).abs().max() <= 1e-5
+
+
+def test_molecule_alone_equals_molecule_in_a_batch_of_32(tiny_config, processor, cmet_smiles):
+    model = HSANetForMolecularPropertyPrediction(tiny_config(num_labels=1)).eval()
+    batch = cmet_smiles[:31] + ["CC(=O)Nc1ccc(O)cc1"]
+    with torch.no_grad():
+        together = model(**processor(batch))
+        for index in (0, 7, 31):
+            alone = model(**processor(batch[index]))
+            assert (alone.logits[0] - together.logits[index]).abs().max() <= 1e-5
+            assert (alone.pooler_output[0] - together.pooler_output[index]).abs().max() <= 1e-5
+            assert torch.equal(alone.projector_choices[0], together.projector_choices[index])
+
+
+def test_outputs_shapes_and_projector_report(tiny_config, processor):
+    config = tiny_config()
+    model = HSANetModel(config).eval()
+    outputs = model(**processor(["CCO", "c1ccccc1", "[Na+].[Cl-]"]))
+    num_tokens = config.num_levels * config.num_query_tokens + config.num_motif_tokens
+    assert outputs.last_hidden_state.shape == (3, num_tokens, config.hidden_size)
+    assert outputs.pooler_output.shape == (3, config.hidden_size)
+    assert outputs.projector_choices.shape == (3, config.num_levels)
+    assert torch.equal(outputs.projector_choices, outputs.gate_logits.argmax(-1))
+    assert outputs.router_logits.shape == (3, num_tokens, config.num_fusion_experts)
+    assert outputs.aux_loss.ndim == 0 and outputs.aux_loss > 0
+
+
+@pytest.mark.parametrize("mode, choice", [("cross_attention", 0), ("graph_mamba", 1)])
+def test_forced_projector_modes(tiny_config, processor, mode, choice):
+    model = HSANetModel(tiny_config(projector_mode=mode)).eval()
+    outputs = model(**processor(["CCO", "c1ccccc1"]))
+    assert (outputs.projector_choices == choice).all() and outputs.gate_logits is None
+    unused = "graph_mamba" if mode == "cross_attention" else "cross_attention"
+    assert getattr(model.projector, unused) is None
+
+
+def test_mlp_fusion_ablation(tiny_config, processor):
+    model = HSANetModel(tiny_config(fusion="mlp")).eval()
+    outputs = model(**processor(["CCO"]))
+    assert outputs.router_logits is None and outputs.aux_loss == 0
+
+
+def test_gradients_reach_every_trainable_parameter(tiny_config, processor, cmet_smiles):
+    model = HSANetForMolecularPropertyPrediction(tiny_config(num_labels=1)).train()
+    batch = processor(cmet_smiles[:24], labels=[float(i) for i in range(24)])
+    model(**batch).loss.backward()
+    missing = [name for name, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
+    assert missing == []
+
+
+def test_gumbel_gate_is_hard_in_training_and_argmax_in_eval(tiny_config, processor):
+    model = HSANetModel(tiny_config()).train()
+    batch = processor(["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1"] * 4)
+    choices = torch.stack([model(**batch).projector_choices for _ in range(8)])
+    assert set(choices.unique().tolist()) == {0, 1}  # sampled: both projectors get picked
+    model.eval()
+    first, second = model(**batch), model(**batch)
+    assert torch.equal(first.projector_choices, second.projector_choices)
+
+
+def test_regression_loss_masks_missing_labels(tiny_config, processor):
+    model = HSANetForMolecularPropertyPrediction(tiny_config(num_labels=2, problem_type="regression")).eval()
+    labels = torch.tensor([[1.0, float("nan")], [float("nan"), 2.0], [0.5, 0.25]])
+    outputs = model(**processor(["CCO", "CCN", "CCC"]), labels=labels)
+    observed = ~labels.isnan()
+    expected = torch.nn.functional.mse_loss(outputs.logits[observed], labels[observed])
+    torch.testing.assert_close(outputs.loss, expected + model.config.router_aux_loss_coef * outputs.aux_loss)
+
+
+def test_classification_losses(tiny_config, processor):
+    single = HSANetForMolecularPropertyPrediction(tiny_config(num_labels=3)).eval()
+    outputs = single(**processor(["CCO", "CCN"]), labels=torch.tensor([2, 0]))
+    assert torch.isfinite(outputs.loss) and outputs.logits.shape == (2, 3)
+    multi = HSANetForMolecularPropertyPrediction(tiny_config(num_labels=2, problem_type="multi_label_classification"))
+    outputs = multi.eval()(**processor(["CCO", "CCN"]), labels=torch.tensor([[1.0, float("nan")], [0.0, 1.0]]))
+    assert torch.isfinite(outputs.loss)
+
+
+def test_all_nan_labels_raise(tiny_config, processor):
+    model = HSANetForMolecularPropertyPrediction(tiny_config(num_labels=1)).eval()
+    with pytest.raises(ValueError, match="every label in the batch is NaN"):
+        model(**processor(["CCO", "CCN"]), labels=torch.tensor([float("nan"), float("nan")]))
+
+
+def test_inconsistent_batches_raise(tiny_config, processor):
+    model = HSANetModel(tiny_config()).eval()
+    batch = dict(processor(["CCO", "CCN"]))
+    with pytest.raises(ValueError, match="`num_atoms` sums to 7"):
+        model(**{**batch, "num_atoms": torch.tensor([3, 4])})
+    with pytest.raises(ValueError, match="empty batch"):
+        model(**{**batch, "num_atoms": torch.tensor([], dtype=torch.long)})
+    bad_features = batch["atom_features"].clone()
+    bad_features[0, 2] = 99
+    with pytest.raises(ValueError, match="atom_features column 2 has values outside"):
+        model(**{**batch, "atom_features": bad_features})
+
+
+def test_save_load_round_trip_through_auto_classes(tmp_path, tiny_config, processor):
+    model = HSANetForMolecularPropertyPrediction(tiny_config(num_labels=1)).eval()
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+    assert isinstance(AutoConfig.from_pretrained(tmp_path), HSANetConfig)
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert type(reloaded) is HSANetForMolecularPropertyPrediction
+    batch = processor(["CCO", "c1ccccc1O", "[Na+].[Cl-]"])
+    with torch.no_grad():
+        assert torch.equal(model(**batch).logits, reloaded(**batch).logits)
+        base = AutoModel.from_pretrained(tmp_path).eval()
+        assert type(base) is HSANetModel
+        assert torch.equal(base(**batch).pooler_output, model(**batch).pooler_output)
+
+
+def test_corrupted_checkpoint_raises(tmp_path, tiny_config):
+    HSANetModel(tiny_config()).save_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(Exception, match="(?i)safetensors|header|deserializ|incomplete|invalid"):
+        AutoModel.from_pretrained(tmp_path)
+
+
+def test_mismatched_config_raises(tmp_path, tiny_config):
+    HSANetModel(tiny_config()).save_pretrained(tmp_path)
+    with pytest.raises(Exception, match="ignore_mismatched_sizes"):
+        AutoModel.from_pretrained(tmp_path, config=tiny_config(hidden_size=64))
