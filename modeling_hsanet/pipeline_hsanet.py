@@ -27,6 +27,11 @@ class _MolecularPipeline(Pipeline):
     _load_feature_extractor = False
     _load_image_processor = False
 
+    def __call__(self, inputs, **kwargs):
+        if isinstance(inputs, (list, tuple)) and len(inputs) == 0:
+            raise ValueError("expected at least one SMILES string, got an empty list")
+        return super().__call__(inputs, **kwargs)
+
     def preprocess(self, smiles: str) -> dict:
         if not isinstance(smiles, str):
             raise TypeError(f"expected a SMILES string, got {type(smiles).__name__} ({smiles!r})")
@@ -36,8 +41,6 @@ class _MolecularPipeline(Pipeline):
         return {key: value.to(self.device) for key, value in collate_graphs(model_inputs["graphs"]).items()}
 
     def get_iterator(self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params):
-        if len(inputs) == 0:
-            raise ValueError("expected at least one SMILES string, got an empty list")
         dataset = PipelineDataset(inputs, self.preprocess, preprocess_params)
         dataloader = DataLoader(dataset, num_workers=num_workers, batch_size=batch_size,
                                 collate_fn=_concatenate_graph_lists)
