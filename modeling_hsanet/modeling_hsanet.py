@@ -128,6 +128,7 @@ class CategoricalFeatureEmbedding(nn.Module):
         self.embedding = nn.Embedding(sum(vocabulary_sizes), hidden_size)
         self.register_buffer("sizes", torch.empty(len(vocabulary_sizes), dtype=torch.long), persistent=False)
         self.register_buffer("offsets", torch.empty(len(vocabulary_sizes), dtype=torch.long), persistent=False)
+        self.reset_buffers()
 
     def reset_buffers(self) -> None:
         """Fill the non-persistent `sizes` / `offsets` (called from `_init_weights`, also after loading)."""
