@@ -108,6 +108,35 @@ def ms(seconds: float) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
+def minor_page_faults() -> int:
+    """Minor page faults of this process so far (0 where `resource` is unavailable)."""
+    try:
+        import resource
+    except ImportError:
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def keep_freed_memory() -> str:
+    """Ask glibc malloc to keep freed memory instead of returning it to the kernel after every tensor.
+
+    The pure-PyTorch selective scan allocates and frees large temporaries on every forward; with glibc's defaults
+    most of them are fresh `mmap`s, so every forward pays hundreds of thousands of page faults, whose cost depends on
+    the machine (it is very high and erratic in some VMs). Keeping the memory makes the numbers measure compute.
+    Returns a description of what was done.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        ok = libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024) == 1 and libc.mallopt(m_trim_threshold, 1 << 30) == 1
+    except (OSError, AttributeError):
+        ok = False
+    return ("glibc mallopt: M_MMAP_THRESHOLD=32 MiB, M_TRIM_THRESHOLD=1 GiB (freed memory is reused)" if ok
+            else "glibc mallopt unavailable: allocator defaults")
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Inputs
 # ---------------------------------------------------------------------------------------------------------------------
@@ -188,9 +217,17 @@ def section_throughput(args, processor, model, forced_models) -> None:
     def over_batches(fn, inputs_list):
         return lambda: [fn(x) for x in inputs_list]
 
+    default_malloc = None
+    if args.malloc_tuning:  # first, the forward as a plain process runs it (glibc defaults), then tune
+        faults = minor_page_faults()
+        default_malloc = measure(over_batches(lambda x: model(**x), hsa_inputs), max(3, repeats // 2))
+        default_faults = (minor_page_faults() - faults) / ((len(default_malloc.samples) + 1) * num_batches)
+        args.malloc_note = keep_freed_memory()
+    faults = minor_page_faults()
+    hsa_fwd = measure(over_batches(lambda x: model(**x), hsa_inputs), repeats)
+    tuned_faults = (minor_page_faults() - faults) / ((len(hsa_fwd.samples) + 1) * num_batches)
     hsa_feat = measure(lambda: [processor(b) for b in batches], repeats)
     gin_feat = measure(lambda: [gin_featurize(b) for b in batches], repeats)
-    hsa_fwd = measure(over_batches(lambda x: model(**x), hsa_inputs), repeats)
     gin_fwd = measure(over_batches(lambda x: gin_mean_forward(model.encoder, x), gin_inputs), repeats)
     forced = {mode: measure(over_batches(lambda x, m=m: m(**x), hsa_inputs), repeats)
               for mode, m in forced_models.items()}
@@ -209,17 +246,24 @@ def section_throughput(args, processor, model, forced_models) -> None:
     ]
     for mode, timing in forced.items():
         rows.append(row(f"  forward, projector_mode={mode!r}", timing, gin_fwd))
+    if default_malloc is not None:
+        rows.append(row("  forward, glibc malloc defaults", default_malloc, gin_fwd))
     print(f"## 1. Encoder throughput, default config (hidden {model.config.hidden_size}, "
           f"{model.config.num_gnn_layers} GIN layers, projector_mode='{model.config.projector_mode}')\n")
-    print(f"{num_molecules} c-Met molecules (CHEMBL2321810.smi) in {num_batches} batches of {BATCH_SIZE}; "
+    print(f"{num_molecules} c-Met molecules (CHEMBL2321810.smi) in {num_batches} batch{'es' if num_batches > 1 else ''} of {BATCH_SIZE}; "
           f"heavy atoms per molecule: mean {atoms.mean():.1f}, min {int(atoms.min())}, max {int(atoms.max())}. "
-          f"Median of {len(hsa_fwd.samples)} repeats (forward spread {hsa_fwd.spread:.0f}%).\n")
+          f"Median of {len(hsa_fwd.samples)} repeats (forward spread {hsa_fwd.spread:.0f}%). "
+          f"Minor page faults per batch forward: {tuned_faults:,.0f}"
+          + (f" with the malloc setting below, {default_faults:,.0f} with glibc defaults" if default_malloc else "")
+          + ".\n")
     print(markdown_table(
         ["stage", "HSA-Net ms/batch", "HSA-Net mol/s", "GIN+mean ms/batch", "GIN+mean mol/s", "HSA-Net / GIN time"],
         rows))
     print("\nGIN+mean = the same `HSANetGINEncoder` weights followed by `GraphBatchLayout.mean_per_molecule`; its "
           "featurization is parse + OGB atom/bond features + collate only (no structure-aware order, distances or "
-          "motif counts). The forced-mode rows are full HSA-Net forwards that build only one projector per level.\n")
+          "motif counts). The forced-mode rows are full HSA-Net forwards that build only one projector per level."
+          + (" 'glibc malloc defaults' is the adaptive forward measured before the allocator setting printed below "
+             "was applied (every other number uses that setting)." if default_malloc else "") + "\n")
 
 
 def section_projectors(args, processor, model) -> None:
@@ -264,6 +308,7 @@ def section_scaling(args, processor, model) -> None:
     series = [(target, s, heavy_atoms(s)) for target, s in series]
 
     rows = []
+    medians: dict[tuple[str, int, int], float] = {}
     for batch_size in args.size_batches:
         base: dict[str, tuple[float, int]] = {}
         for target, smiles, n_atoms in series:
@@ -285,6 +330,7 @@ def section_scaling(args, processor, model) -> None:
                 "full HSANetModel forward": measure(lambda: model(**inputs), repeats, budget_s=budget),
             }
             for component, timing in timings.items():
+                medians[component, n_atoms, batch_size] = timing.median
                 total_atoms = n_atoms * batch_size
                 if component not in base:
                     base[component] = (timing.median, n_atoms)
@@ -304,6 +350,27 @@ def section_scaling(args, processor, model) -> None:
           "The full forward runs 6 levels x (both projectors + a gate), so it costs ~6x one of each.\n")
     print(markdown_table(
         ["component", "atoms/mol", "batch", "ms", "µs/atom", "time ratio", "atom ratio", "repeats", "spread"], rows))
+    print()
+
+    # Padding: a batch with one large and seven small molecules is padded to the large one in both projectors.
+    (_, small, n_small), (_, large, n_large) = series[0], series[-1]
+    mixed = [large] + [small] * 7
+    inputs = processor(mixed)
+    node_states, layout, structure = projector_inputs(model, inputs)
+    n_mixed = n_large + 7 * n_small
+    mixed_rows = []
+    for component, fn in (
+        ("Graph-Mamba projector (x1)", lambda: mamba(node_states, layout, **structure)),
+        ("cross-attention projector (x1)", lambda: attention(node_states, layout)),
+        ("full HSANetModel forward", lambda: model(**inputs)),
+    ):
+        timing = measure(fn, max(3, args.repeats // 2), budget_s=args.big_budget_s)
+        separate = medians[component, n_large, 1] + medians[component, n_small, 8]
+        mixed_rows.append([component, ms(timing.median), f"{timing.median * 1e6 / n_mixed:.1f}", ms(separate),
+                           ms(medians[component, n_large, 8]), f"{timing.median / separate:.1f}x"])
+    print(f"### 3b. Padding: one {n_large}-atom molecule batched with seven {n_small}-atom ones ({n_mixed} atoms)\n")
+    print(markdown_table(["component", "mixed batch ms", "µs/real atom", f"{n_large}x1 + {n_small}x8 ms",
+                          f"{n_large}x8 ms", "mixed / separate"], mixed_rows))
     print()
 
     # Featurization stages of one molecule of each size: which step (if any) grows faster than linearly.
@@ -332,7 +399,7 @@ def section_scaling(args, processor, model) -> None:
             timing = measure(fn, args.repeats)
             stage_rows.append([stage, f"{n_atoms}", ms(timing.median), f"{timing.median * 1e6 / n_atoms:.1f}"])
     stage_rows.sort(key=lambda r: (list(stages).index(r[0]), int(r[1])))
-    print("### 3b. Featurization stages, one molecule\n")
+    print("### 3c. Featurization stages, one molecule\n")
     print(markdown_table(["stage", "atoms", "ms", "µs/atom"], stage_rows))
     print()
 
@@ -359,6 +426,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and batches (smoke run)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--no-malloc-tuning", dest="malloc_tuning", action="store_false",
+                        help="keep glibc's malloc defaults (slower and noisier: page faults on every forward)")
     args = parser.parse_args()
     if args.threads is not None:
         if args.threads < 1:
@@ -369,6 +438,7 @@ def main() -> None:
     args.size_batches = (1, 8)
     args.big_budget_s = 5.0 if args.quick else 30.0
     args.max_scan_distance = HSANetConfig().max_scan_distance
+    args.malloc_note = "allocator defaults (--no-malloc-tuning)"
 
     import torch_geometric
     import transformers
@@ -389,6 +459,7 @@ def main() -> None:
         forced = {mode: build_model(projector_mode=mode) for mode in ("cross_attention", "graph_mamba")}
         section_throughput(args, processor, model, forced)
         del forced
+        print(f"Allocator: {args.malloc_note}.\n")
         section_projectors(args, processor, model)
         section_scaling(args, processor, model)
     print(f"_total benchmark time: {time.perf_counter() - started:.0f} s_")

@@ -237,22 +237,22 @@ class CrossAttentionProjector(nn.Module):
 def _linear_recurrence(decay: torch.Tensor, drive: torch.Tensor) -> torch.Tensor:
     """All states of `h_t = decay_t * h_{t-1} + drive_t` (h_{-1} = 0) along dim 1, without a loop over positions.
 
-    A work-efficient parallel scan: pairs of steps are composed into one, the half-length recurrence is solved
-    recursively (log2(length) levels), and the even positions are filled in from it. `decay`, `drive`:
-    (batch, length, ...). Returns (batch, length, ...).
+    A work-efficient parallel scan: steps (2k, 2k+1) are composed into one, the half-length recurrence gives the
+    odd positions recursively (log2(length) levels), and each even position 2k is one step on from position 2k-1.
+    `decay`, `drive`: (batch, length, ...). Returns (batch, length, ...).
     """
     length = drive.shape[1]
     if length == 1:
         return drive
-    if length % 2:  # pad with an identity step (decay 1, drive 0)
-        decay = torch.cat([decay, torch.ones_like(decay[:, :1])], dim=1)
-        drive = torch.cat([drive, torch.zeros_like(drive[:, :1])], dim=1)
-    decay_even, decay_odd = decay[:, 0::2], decay[:, 1::2]
-    drive_even, drive_odd = drive[:, 0::2], drive[:, 1::2]
-    states_odd = _linear_recurrence(decay_odd * decay_even, decay_odd * drive_even + drive_odd)
-    previous_odd = torch.cat([torch.zeros_like(states_odd[:, :1]), states_odd[:, :-1]], dim=1)
-    states_even = drive_even + decay_even * previous_odd
-    return torch.stack([states_even, states_odd], dim=2).flatten(1, 2)[:, :length]
+    pairs = length // 2
+    decay_even, decay_odd = decay[:, 0 : 2 * pairs : 2], decay[:, 1::2]
+    states_odd = _linear_recurrence(decay_odd * decay_even, decay_odd * drive[:, 0 : 2 * pairs : 2] + drive[:, 1::2])
+    states = torch.empty_like(drive)
+    states[:, 1::2] = states_odd
+    states[:, 0] = drive[:, 0]
+    later_even = states[:, 2::2].shape[1]
+    states[:, 2::2] = drive[:, 2::2] + decay[:, 2::2] * states_odd[:, :later_even]
+    return states
 
 
 def selective_scan(u, delta, A, B, C, D):
@@ -376,11 +376,14 @@ class HierarchicalAdaptiveProjector(nn.Module):
             weights = F.gumbel_softmax(logits, tau=self.temperature, hard=True)
         else:
             weights = F.one_hot(logits.argmax(-1), 2).to(logits.dtype)
-        candidates = torch.stack(
-            [self.cross_attention[level](node_states, layout), self.graph_mamba[level](node_states, layout, **structure)],
-            dim=1,
-        )  # (batch, 2, Q, hidden)
-        tokens = torch.einsum("bp,bpqh->bqh", weights, candidates)
+        projectors = (lambda: self.cross_attention[level](node_states, layout),
+                      lambda: self.graph_mamba[level](node_states, layout, **structure))
+        tokens = 0
+        for choice, project in enumerate(projectors):
+            # Training runs both (the gate learns through the soft part of the straight-through weights); eval
+            # skips a projector that no molecule of the batch picked.
+            if self.training or bool(weights[:, choice].any()):
+                tokens = tokens + weights[:, choice, None, None] * project()
         return tokens, logits, weights.argmax(-1)
 
     def forward(self, levels: list[torch.Tensor], layout: GraphBatchLayout, **structure):
