@@ -72,7 +72,7 @@ def train_and_test(name, model, train, test, processor, epochs, seed, label_mean
         output_dir=os.path.join(OUTPUT_DIR, "trainer", name), per_device_train_batch_size=32,
         per_device_eval_batch_size=64, num_train_epochs=epochs, learning_rate=1e-3, weight_decay=1e-4,
         warmup_steps=10, lr_scheduler_type="cosine", logging_strategy="no", save_strategy="no", report_to=[],
-        remove_unused_columns=False, use_cpu=True, seed=seed, dataloader_drop_last=False,
+        remove_unused_columns=False, use_cpu=True, seed=seed, disable_tqdm=False,
     )
     trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=processor.collate)
     print(f"\n== {name}: {sum(p.numel() for p in model.parameters()):,} parameters, {epochs} epochs")

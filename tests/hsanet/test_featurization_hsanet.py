@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rdkit import Chem
 
 from modeling_hsanet.featurization_hsanet import (
@@ -113,3 +115,15 @@ def test_bad_inputs_name_the_item(bad, error, message):
 def test_unknown_feature_scheme():
     with pytest.raises(ValueError, match="feature_scheme"):
         smiles_to_graph("CCO", feature_scheme="nope")
+
+
+@settings(max_examples=25, deadline=None)
+@given(index=st.integers(0, 1016), permutation_seed=st.integers(0, 2**32 - 1))
+def test_renumbering_atoms_never_changes_the_graph(cmet_smiles, index, permutation_seed):
+    mol = Chem.MolFromSmiles(cmet_smiles[index])
+    permutation = np.random.default_rng(permutation_seed).permutation(mol.GetNumAtoms()).tolist()
+    renumbered = Chem.MolToSmiles(Chem.RenumberAtoms(mol, permutation), canonical=False)
+    reference, graph = smiles_to_graph(cmet_smiles[index]), smiles_to_graph(renumbered)
+    for field in ("atom_features", "structure_rank", "distance_to_previous", "distance_to_next", "edge_index",
+                  "bond_features", "motif_counts"):
+        np.testing.assert_array_equal(getattr(graph, field), getattr(reference, field))
