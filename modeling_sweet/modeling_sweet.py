@@ -1,0 +1,450 @@
+"""SweetTokenizer: a Cross-attention Query AutoEncoder (CQAE) with language-model codebooks.
+
+Encoder: the first frame becomes patches, the other frames spatio-temporal tubes; a transformer mixes them.
+`num_spatial_queries` learned queries cross-attend to the time-averaged features (spatial tokens); the differences
+of consecutive frame groups pass a causal temporal transformer and `num_temporal_queries` learned queries
+cross-attend to them (temporal tokens). Each branch is quantised by a `LanguageCodebookQuantizer` whose codes are
+frozen word embeddings of a language model (spatial: nouns and adjectives, temporal: verbs and adverbs), so every
+token id is a word. Decoder: mask tokens cross-attend to the spatial latents (temporal latents at odd layers) and
+predict pixels directly.
+
+Follows the paper's v2 (one code per token per branch) for quantisation; the encoder/decoder layout follows the
+authors' v3 code (first frame + 4-frame tubes, temporal differences, temporal latents injected at odd decoder layers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_sweet import SweetTokenizerConfig
+
+BRANCHES = ("spatial", "temporal")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Outputs
+# ---------------------------------------------------------------------------------------------------------------------
+@dataclass
+class SweetTokenizerEncoderOutput(ModelOutput):
+    r"""
+    spatial_ids (`torch.LongTensor` of shape `(batch, num_spatial_queries)`): spatial codebook indices (words).
+    temporal_ids (`torch.LongTensor` of shape `(batch, num_temporal_queries)`): temporal indices; `None` for images.
+    spatial_latents (`torch.FloatTensor` of shape `(batch, num_spatial_queries, hidden)`): quantised (straight-through)
+        spatial latents, as the decoder reads them.
+    temporal_latents (`torch.FloatTensor` of shape `(batch, num_temporal_queries, hidden)`): same for temporal tokens.
+    vq_loss (`torch.FloatTensor` of shape `()`): VQ loss of both branches.
+    """
+
+    spatial_ids: torch.LongTensor | None = None
+    temporal_ids: torch.LongTensor | None = None
+    spatial_latents: torch.FloatTensor | None = None
+    temporal_latents: torch.FloatTensor | None = None
+    vq_loss: torch.FloatTensor | None = None
+
+
+@dataclass
+class SweetTokenizerOutput(ModelOutput):
+    r"""
+    loss (`torch.FloatTensor` of shape `()`): `reconstruction_loss + vq_loss_weight * vq_loss` (when `return_loss`).
+    reconstruction (`torch.FloatTensor`): decoded pixels, shaped like the input.
+    spatial_ids, temporal_ids, vq_loss: as in `SweetTokenizerEncoderOutput`.
+    reconstruction_loss (`torch.FloatTensor` of shape `()`): the configured L1 / L2 pixel loss.
+    """
+
+    loss: torch.FloatTensor | None = None
+    reconstruction: torch.FloatTensor | None = None
+    spatial_ids: torch.LongTensor | None = None
+    temporal_ids: torch.LongTensor | None = None
+    reconstruction_loss: torch.FloatTensor | None = None
+    vq_loss: torch.FloatTensor | None = None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Transformer blocks
+# ---------------------------------------------------------------------------------------------------------------------
+class SweetAttention(nn.Module):
+    """Multi-head attention (`scaled_dot_product_attention`); self-attention when `context` is None."""
+
+    def __init__(self, config: SweetTokenizerConfig):
+        super().__init__()
+        hidden = config.hidden_size
+        self.num_heads = config.num_attention_heads
+        self.q_proj, self.k_proj = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
+        self.v_proj, self.o_proj = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
+
+    def _split_heads(self, states: torch.Tensor) -> torch.Tensor:
+        batch, length, hidden = states.shape
+        return states.view(batch, length, self.num_heads, hidden // self.num_heads).transpose(1, 2)
+
+    def forward(self, states: torch.Tensor, context: torch.Tensor | None = None, is_causal: bool = False):
+        """`states`: (batch, length, hidden); `context`: (batch, context_length, hidden). Returns `states`' shape."""
+        context = states if context is None else context
+        attended = F.scaled_dot_product_attention(
+            self._split_heads(self.q_proj(states)),
+            self._split_heads(self.k_proj(context)),
+            self._split_heads(self.v_proj(context)),
+            is_causal=is_causal,
+        )
+        return self.o_proj(attended.transpose(1, 2).flatten(2))
+
+
+class SweetTransformerLayer(nn.Module):
+    """Pre-LayerNorm block: self-attention, optional cross-attention to a context, MLP."""
+
+    def __init__(self, config: SweetTokenizerConfig, cross_attention: bool = False):
+        super().__init__()
+        hidden, eps = config.hidden_size, config.layer_norm_eps
+        self.self_norm, self.self_attention = nn.LayerNorm(hidden, eps=eps), SweetAttention(config)
+        self.cross_norm = nn.LayerNorm(hidden, eps=eps) if cross_attention else None
+        self.cross_attention = SweetAttention(config) if cross_attention else None
+        self.mlp_norm = nn.LayerNorm(hidden, eps=eps)
+        self.mlp = nn.Sequential(nn.Linear(hidden, config.intermediate_size), nn.GELU(),
+                                 nn.Linear(config.intermediate_size, hidden))
+
+    def forward(self, states, context=None, is_causal: bool = False):
+        states = states + self.self_attention(self.self_norm(states), is_causal=is_causal)
+        if self.cross_attention is not None:
+            states = states + self.cross_attention(self.cross_norm(states), context)
+        return states + self.mlp(self.mlp_norm(states))
+
+
+class QueryTransformer(nn.Module):
+    """Learned queries that self-attend and cross-attend to a context. Returns (batch, num_queries, hidden)."""
+
+    def __init__(self, config: SweetTokenizerConfig, num_queries: int):
+        super().__init__()
+        self.queries = nn.Parameter(torch.empty(num_queries, config.hidden_size))
+        self.layers = nn.ModuleList(SweetTransformerLayer(config, cross_attention=True)
+                                    for _ in range(config.num_query_layers))
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        states = self.queries.unsqueeze(0).expand(context.shape[0], -1, -1)
+        for layer in self.layers:
+            states = layer(states, context)
+        return self.norm(states)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Patches and tubes
+# ---------------------------------------------------------------------------------------------------------------------
+class SweetPositionEmbedding(nn.Module):
+    """Learned spatial (per patch) plus frame-group position embeddings. Returns (groups, num_patches, hidden)."""
+
+    def __init__(self, config: SweetTokenizerConfig):
+        super().__init__()
+        self.spatial = nn.Parameter(torch.empty(config.num_patches, config.hidden_size))
+        self.group = nn.Parameter(torch.empty(config.num_frame_groups, config.hidden_size))
+
+    def forward(self, groups: int) -> torch.Tensor:
+        return self.spatial + self.group[:groups, None]
+
+
+class SweetPatchEmbedding(nn.Module):
+    """First frame -> patches, remaining frames -> tubes, plus position embeddings.
+
+    `pixel_values`: (batch, channels, frames, height, width) -> (batch, frame_groups, num_patches, hidden).
+    """
+
+    def __init__(self, config: SweetTokenizerConfig):
+        super().__init__()
+        hidden, patch, tube = config.hidden_size, config.patch_size, config.temporal_patch_size
+        self.frame_patches = nn.Conv2d(config.num_channels, hidden, patch, stride=patch)
+        self.tube_patches = nn.Conv3d(config.num_channels, hidden, (tube, patch, patch), stride=(tube, patch, patch))
+        self.position = SweetPositionEmbedding(config)
+        self.norm = nn.LayerNorm(hidden, eps=config.layer_norm_eps)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        first = self.frame_patches(pixel_values[:, :, 0]).flatten(2).transpose(1, 2).unsqueeze(1)
+        groups = [first]
+        if pixel_values.shape[2] > 1:
+            tubes = self.tube_patches(pixel_values[:, :, 1:])  # (batch, hidden, tubes, grid, grid)
+            groups.append(tubes.flatten(3).permute(0, 2, 3, 1))
+        embeddings = torch.cat(groups, dim=1)
+        return self.norm(embeddings + self.position(embeddings.shape[1]))
+
+
+class SweetPixelHead(nn.Module):
+    """Decoder states (batch, frame_groups, num_patches, hidden) -> pixels (batch, channels, frames, height, width)."""
+
+    def __init__(self, config: SweetTokenizerConfig):
+        super().__init__()
+        self.config = config
+        channels, patch, tube = config.num_channels, config.patch_size, config.temporal_patch_size
+        self.frame_head = nn.Linear(config.hidden_size, channels * patch * patch)
+        self.tube_head = nn.Linear(config.hidden_size, channels * tube * patch * patch)
+
+    def _unpatchify(self, values: torch.Tensor, frames: int) -> torch.Tensor:
+        """(batch, groups, grid*grid, channels*frames*patch*patch) -> (batch, channels, groups*frames, H, W)."""
+        c, p, g = self.config.num_channels, self.config.patch_size, self.config.grid_size
+        batch, groups = values.shape[:2]
+        values = values.view(batch, groups, g, g, c, frames, p, p)
+        return values.permute(0, 4, 1, 5, 2, 6, 3, 7).reshape(batch, c, groups * frames, g * p, g * p)
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        videos = [self._unpatchify(self.frame_head(states[:, :1]), 1)]
+        if states.shape[1] > 1:
+            videos.append(self._unpatchify(self.tube_head(states[:, 1:]), self.config.temporal_patch_size))
+        return torch.cat(videos, dim=2)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Quantiser
+# ---------------------------------------------------------------------------------------------------------------------
+class LanguageCodebookQuantizer(nn.Module):
+    """Nearest-neighbour quantisation against frozen language-model word embeddings.
+
+    Codes: `normalize(code_projection(language_embeddings))`, the embeddings a frozen buffer (saved with the model),
+    the projection learned. Tokens: `normalize(input_projection(tokens))`. The nearest code (cosine = L2 on the
+    sphere) replaces each token with a straight-through gradient; VQ loss as the authors' code:
+    `||sg(z_q) - z||^2 + commitment_cost * ||z_q - sg(z)||^2`.
+    """
+
+    def __init__(self, config: SweetTokenizerConfig, codebook_size: int):
+        super().__init__()
+        self.commitment_cost = config.commitment_cost
+        self.register_buffer("language_embeddings", torch.empty(codebook_size, config.language_embedding_dim))
+        self.code_projection = nn.Linear(config.language_embedding_dim, config.codebook_dim)
+        self.input_projection = nn.Linear(config.hidden_size, config.codebook_dim)
+        self.output_projection = nn.Linear(config.codebook_dim, config.hidden_size)
+
+    @property
+    def codebook_size(self) -> int:
+        return self.language_embeddings.shape[0]
+
+    def codes(self) -> torch.Tensor:
+        """The codebook in quantisation space: (codebook_size, codebook_dim), unit norm."""
+        return F.normalize(self.code_projection(self.language_embeddings), dim=-1)
+
+    def forward(self, tokens: torch.Tensor, quantize: bool = True):
+        """`tokens`: (batch, length, hidden). Returns latents (batch, length, hidden) for the decoder, ids
+        (batch, length) and the VQ loss; with `quantize=False` (continuous warm-up) latents skip the codebook."""
+        latents = F.normalize(self.input_projection(tokens), dim=-1)
+        codes = self.codes()
+        ids = (latents @ codes.T).argmax(dim=-1)
+        if not quantize:
+            return self.output_projection(latents), ids, latents.new_zeros(())
+        quantized = codes[ids]
+        vq_loss = F.mse_loss(latents, quantized.detach()) + self.commitment_cost * F.mse_loss(quantized, latents.detach())
+        straight_through = latents + (quantized - latents).detach()
+        return self.output_projection(straight_through), ids, vq_loss
+
+    def embed_ids(self, ids: torch.LongTensor) -> torch.Tensor:
+        """Code ids (batch, length) -> decoder latents (batch, length, hidden)."""
+        return self.output_projection(self.codes()[ids])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------------------------------
+class SweetTokenizerPreTrainedModel(PreTrainedModel):
+    config: SweetTokenizerConfig
+    config_class = SweetTokenizerConfig
+    base_model_prefix = "sweet"
+    main_input_name = "pixel_values"
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        std = self.config.initializer_range
+        if isinstance(module, QueryTransformer):
+            init.normal_(module.queries, std=std)
+        elif isinstance(module, SweetPositionEmbedding):
+            init.normal_(module.spatial, std=std)
+            init.normal_(module.group, std=std)
+        elif isinstance(module, SweetTokenizerModel):
+            init.normal_(module.mask_token, std=std)
+        elif isinstance(module, LanguageCodebookQuantizer):
+            init.normal_(module.language_embeddings)  # random codes until `from_language_model` fills them
+
+
+class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
+    """SweetTokenizer: `encode` pixels -> word ids, `decode` ids -> pixels, `forward` -> loss + reconstruction.
+
+    Build one with language-model codebooks through `SweetTokenizerModel.from_language_model(config, path_or_hub_id)`;
+    `from_pretrained` then needs no language model (the word embeddings and word lists are saved with it).
+    """
+
+    def __init__(self, config: SweetTokenizerConfig):
+        super().__init__(config)
+        self.patch_embedding = SweetPatchEmbedding(config)
+        self.encoder = nn.ModuleList(SweetTransformerLayer(config) for _ in range(config.num_encoder_layers))
+        self.encoder_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.spatial_queries = QueryTransformer(config, config.num_spatial_queries)
+        self.temporal_transformer = nn.ModuleList(SweetTransformerLayer(config) for _ in range(config.num_temporal_layers))
+        self.temporal_queries = QueryTransformer(config, config.num_temporal_queries)
+        self.spatial_quantizer = LanguageCodebookQuantizer(config, config.spatial_codebook_size)
+        self.temporal_quantizer = LanguageCodebookQuantizer(config, config.temporal_codebook_size)
+        self.mask_token = nn.Parameter(torch.empty(config.hidden_size))
+        self.decoder_position = SweetPositionEmbedding(config)
+        self.decoder = nn.ModuleList(SweetTransformerLayer(config, cross_attention=True)
+                                     for _ in range(config.num_decoder_layers))
+        self.decoder_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.pixel_head = SweetPixelHead(config)
+        self.quantize = True  # the curriculum's continuous warm-up turns this off
+        self.post_init()
+
+    # -- construction from a language model -------------------------------------------------------------------------
+    @classmethod
+    def from_language_model(cls, config: SweetTokenizerConfig, language_model: str, max_words: int | None = None):
+        """A new model whose codebooks are the word embeddings of `language_model` (a local path or hub id):
+        spatial = nouns and adjectives, temporal = verbs and adverbs. Word lists go into the config."""
+        from .codebook_sweet import SPATIAL_WORD_CLASSES, TEMPORAL_WORD_CLASSES, build_language_codebook
+
+        spatial = build_language_codebook(language_model, SPATIAL_WORD_CLASSES, max_words=max_words)
+        temporal = build_language_codebook(language_model, TEMPORAL_WORD_CLASSES, max_words=max_words)
+        config = SweetTokenizerConfig(**{
+            **config.to_dict(),
+            "spatial_words": spatial.words,
+            "temporal_words": temporal.words,
+            "language_model_name_or_path": str(language_model),
+            "language_embedding_dim": spatial.embeddings.shape[1],
+        })
+        model = cls(config)
+        with torch.no_grad():
+            model.spatial_quantizer.language_embeddings.copy_(spatial.embeddings)
+            model.temporal_quantizer.language_embeddings.copy_(temporal.embeddings)
+        return model
+
+    # -- checks -------------------------------------------------------------------------------------------------------
+    def _as_video(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Validate and return (batch, channels, frames, height, width); images get one frame."""
+        config = self.config
+        if not isinstance(pixel_values, torch.Tensor):
+            raise TypeError(f"pixel_values must be a torch.Tensor, got {type(pixel_values).__name__}")
+        if pixel_values.dim() == 4:
+            pixel_values = pixel_values.unsqueeze(2)
+        if pixel_values.dim() != 5:
+            raise ValueError("pixel_values must be (batch, channels, height, width) for images or (batch, channels, "
+                             f"frames, height, width) for videos, got shape {tuple(pixel_values.shape)}")
+        batch, channels, frames, height, width = pixel_values.shape
+        if batch == 0:
+            raise ValueError("pixel_values is an empty batch")
+        if channels != config.num_channels:
+            raise ValueError(f"pixel_values has {channels} channels (dim 1), the model expects {config.num_channels}")
+        if frames not in (1, config.num_frames):
+            raise ValueError(f"pixel_values has {frames} frames (dim 2); SweetTokenizer takes 1 (an image) or "
+                             f"num_frames={config.num_frames} (a clip)")
+        if (height, width) != (config.image_size, config.image_size):
+            hint = (f" ({height}x{width} is not divisible by patch_size={config.patch_size})"
+                    if height % config.patch_size or width % config.patch_size else "")
+            raise ValueError(f"pixel_values is {height}x{width}, the model expects {config.image_size}x"
+                             f"{config.image_size}{hint}; resize with SweetImageProcessor / SweetVideoProcessor")
+        finite = torch.isfinite(pixel_values).flatten(1).all(dim=1)
+        if not finite.all():
+            raise ValueError(f"pixel_values item #{int((~finite).nonzero()[0])} contains NaN or inf")
+        return pixel_values
+
+    def _check_ids(self, ids: torch.LongTensor, branch: str, expected_length: int) -> None:
+        quantizer = self.spatial_quantizer if branch == "spatial" else self.temporal_quantizer
+        if ids.dim() != 2 or ids.shape[1] != expected_length:
+            raise ValueError(f"{branch}_ids must be (batch, {expected_length}), got shape {tuple(ids.shape)}")
+        bad = (ids < 0) | (ids >= quantizer.codebook_size)
+        if bad.any():
+            item, position = (int(i) for i in bad.nonzero()[0])
+            raise ValueError(f"{branch}_ids[{item}, {position}] = {int(ids[item, position])} is outside the "
+                             f"{branch} codebook [0, {quantizer.codebook_size})")
+
+    # -- encoder ------------------------------------------------------------------------------------------------------
+    def _encode_features(self, video: torch.Tensor) -> torch.Tensor:
+        """(batch, channels, frames, H, W) -> (batch, frame_groups, num_patches, hidden)."""
+        embeddings = self.patch_embedding(video)
+        batch, groups, patches, hidden = embeddings.shape
+        states = embeddings.flatten(1, 2)
+        for layer in self.encoder:
+            states = layer(states)
+        return self.encoder_norm(states).view(batch, groups, patches, hidden)
+
+    def _temporal_tokens(self, features: torch.Tensor) -> torch.Tensor:
+        """Differences of consecutive frame groups -> causal transformer along time per location -> queries."""
+        batch, groups, patches, hidden = features.shape
+        differences = (features[:, 1:] - features[:, :-1]).permute(0, 2, 1, 3).reshape(batch * patches, groups - 1, hidden)
+        for layer in self.temporal_transformer:
+            differences = layer(differences, is_causal=True)
+        context = differences.view(batch, patches, groups - 1, hidden).permute(0, 2, 1, 3).flatten(1, 2)
+        return self.temporal_queries(context)
+
+    def encode(self, pixel_values: torch.Tensor) -> SweetTokenizerEncoderOutput:
+        """`pixel_values`: images (batch, C, H, W) or clips (batch, C, num_frames, H, W), normalised as x - 0.5."""
+        video = self._as_video(pixel_values)
+        features = self._encode_features(video)
+        spatial_latents, spatial_ids, vq_loss = self.spatial_quantizer(
+            self.spatial_queries(features.mean(dim=1)), quantize=self.quantize)
+        temporal_latents = temporal_ids = None
+        if features.shape[1] > 1:
+            temporal_latents, temporal_ids, temporal_loss = self.temporal_quantizer(
+                self._temporal_tokens(features), quantize=self.quantize)
+            vq_loss = vq_loss + temporal_loss
+        return SweetTokenizerEncoderOutput(spatial_ids=spatial_ids, temporal_ids=temporal_ids,
+                                           spatial_latents=spatial_latents, temporal_latents=temporal_latents,
+                                           vq_loss=vq_loss)
+
+    # -- decoder ------------------------------------------------------------------------------------------------------
+    def _decode_latents(self, spatial_latents: torch.Tensor, temporal_latents: torch.Tensor | None) -> torch.Tensor:
+        """Latents -> pixels (batch, C, frames, H, W): one frame without temporal latents, `num_frames` with."""
+        batch = spatial_latents.shape[0]
+        groups = 1 if temporal_latents is None else self.config.num_frame_groups
+        queries = (self.mask_token + self.decoder_position(groups)).flatten(0, 1)  # (groups * num_patches, hidden)
+        states = queries.unsqueeze(0).expand(batch, -1, -1)
+        for index, layer in enumerate(self.decoder):
+            reads_temporal = temporal_latents is not None and index % 2 == 1
+            states = layer(states, temporal_latents if reads_temporal else spatial_latents)
+        states = self.decoder_norm(states).view(batch, groups, self.config.num_patches, -1)
+        return self.pixel_head(states)
+
+    def decode(self, spatial_ids: torch.LongTensor, temporal_ids: torch.LongTensor | None = None) -> torch.Tensor:
+        """Token ids -> pixels: (batch, C, H, W) from spatial ids alone, (batch, C, num_frames, H, W) with temporal."""
+        self._check_ids(spatial_ids, "spatial", self.config.num_spatial_queries)
+        temporal_latents = None
+        if temporal_ids is not None:
+            self._check_ids(temporal_ids, "temporal", self.config.num_temporal_queries)
+            temporal_latents = self.temporal_quantizer.embed_ids(temporal_ids)
+        video = self._decode_latents(self.spatial_quantizer.embed_ids(spatial_ids), temporal_latents)
+        return video[:, :, 0] if temporal_ids is None else video
+
+    def ids_to_words(self, ids: torch.LongTensor, branch: str = "spatial") -> list:
+        """Code ids of one branch (any shape) -> nested lists of words, for an LLM prompt."""
+        if branch not in BRANCHES:
+            raise ValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
+        words = getattr(self.config, f"{branch}_words")
+        if words is None:
+            raise ValueError(f"this model has no {branch} word list: build it with SweetTokenizerModel.from_language_model")
+        ids = torch.as_tensor(ids)
+        self._check_ids(ids.reshape(1, -1), branch, ids.numel())
+        return [words[i] for i in ids.reshape(-1).tolist()] if ids.dim() <= 1 else [
+            self.ids_to_words(row, branch) for row in ids]
+
+    def forward(self, pixel_values: torch.Tensor, return_loss: bool = True, **kwargs) -> SweetTokenizerOutput:
+        r"""
+        pixel_values (`torch.FloatTensor`): images (batch, C, H, W) or clips (batch, C, num_frames, H, W).
+        return_loss (`bool`, *optional*, defaults to `True`): compute reconstruction + VQ loss.
+        """
+        encoded = self.encode(pixel_values)
+        video = self._decode_latents(encoded.spatial_latents, encoded.temporal_latents)
+        reconstruction = video[:, :, 0] if pixel_values.dim() == 4 else video
+        loss = reconstruction_loss = None
+        if return_loss:
+            reconstruction_loss = self._reconstruction_loss(reconstruction, pixel_values)
+            loss = reconstruction_loss + self.config.vq_loss_weight * encoded.vq_loss
+        return SweetTokenizerOutput(loss=loss, reconstruction=reconstruction, spatial_ids=encoded.spatial_ids,
+                                    temporal_ids=encoded.temporal_ids, reconstruction_loss=reconstruction_loss,
+                                    vq_loss=encoded.vq_loss)
+
+    def _reconstruction_loss(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        kind = self.config.reconstruction_loss
+        loss = reconstruction.new_zeros(())
+        if "l1" in kind:
+            loss = loss + F.l1_loss(reconstruction, target)
+        if "l2" in kind:
+            loss = loss + F.mse_loss(reconstruction, target)
+        return loss
+
+
+__all__ = ["SweetTokenizerPreTrainedModel", "SweetTokenizerModel", "LanguageCodebookQuantizer",
+           "SweetTokenizerEncoderOutput", "SweetTokenizerOutput"]
