@@ -1,9 +1,16 @@
-"""SweetTokenizer for Hugging Face transformers (work in progress: model and codebooks; processors, pipelines and
-the training curriculum land next). Importing this package registers it with `AutoConfig` and `AutoModel`."""
+"""SweetTokenizer for Hugging Face transformers.
 
-from transformers import AutoConfig, AutoModel
+Importing this package registers SweetTokenizer with `AutoConfig`, `AutoModel`, `AutoImageProcessor` and
+`AutoVideoProcessor`, and the pipelines `image-tokenization` and `video-tokenization`.
+"""
 
+from transformers import AutoConfig, AutoImageProcessor, AutoModel
+from transformers.models.auto.video_processing_auto import AutoVideoProcessor  # the top-level name needs torchvision
+from transformers.pipelines import PIPELINE_REGISTRY
+
+from .codebook_sweet import LanguageCodebook, build_language_codebook
 from .configuration_sweet import SweetTokenizerConfig
+from .image_processing_sweet import SweetImageProcessor
 from .modeling_sweet import (
     LanguageCodebookQuantizer,
     SweetTokenizerEncoderOutput,
@@ -11,9 +18,32 @@ from .modeling_sweet import (
     SweetTokenizerOutput,
     SweetTokenizerPreTrainedModel,
 )
+from .pipeline_sweet import ImageTokenizationPipeline, VideoTokenizationPipeline
+from .training_sweet import SweetCurriculumCallback, SweetCurriculumCollator
+from .video_processing_sweet import SweetVideoProcessor
 
-AutoConfig.register(SweetTokenizerConfig.model_type, SweetTokenizerConfig, exist_ok=True)
-AutoModel.register(SweetTokenizerConfig, SweetTokenizerModel, exist_ok=True)
+
+def _register() -> None:
+    AutoConfig.register(SweetTokenizerConfig.model_type, SweetTokenizerConfig, exist_ok=True)
+    AutoModel.register(SweetTokenizerConfig, SweetTokenizerModel, exist_ok=True)
+    AutoImageProcessor.register(
+        SweetTokenizerConfig,
+        image_processor_classes={"pil": SweetImageProcessor, "torchvision": SweetImageProcessor},
+        exist_ok=True,
+    )
+    # AutoVideoProcessor asks for the "torchvision" backend by default; SweetVideoProcessor needs no torchvision.
+    AutoVideoProcessor.register(
+        SweetTokenizerConfig,
+        video_processor_classes={"torchvision": SweetVideoProcessor, "pil": SweetVideoProcessor},
+        exist_ok=True,
+    )
+    PIPELINE_REGISTRY.register_pipeline("image-tokenization", pipeline_class=ImageTokenizationPipeline,
+                                        pt_model=AutoModel, type="image")
+    PIPELINE_REGISTRY.register_pipeline("video-tokenization", pipeline_class=VideoTokenizationPipeline,
+                                        pt_model=AutoModel, type="video")
+
+
+_register()
 
 __all__ = [
     "SweetTokenizerConfig",
@@ -22,4 +52,12 @@ __all__ = [
     "SweetTokenizerEncoderOutput",
     "SweetTokenizerOutput",
     "LanguageCodebookQuantizer",
+    "LanguageCodebook",
+    "build_language_codebook",
+    "SweetImageProcessor",
+    "SweetVideoProcessor",
+    "ImageTokenizationPipeline",
+    "VideoTokenizationPipeline",
+    "SweetCurriculumCallback",
+    "SweetCurriculumCollator",
 ]

@@ -2,9 +2,56 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
 from transformers import PreTrainedConfig
 
 RECONSTRUCTION_LOSSES = ("l1", "l2", "l1+l2")
+MEDIA = ("images", "videos", "both")
+
+
+@dataclass(frozen=True)
+class CurriculumStage:
+    """One stage of the training curriculum (see `training_sweet.SweetCurriculumCallback`)."""
+
+    name: str
+    start_step: int
+    quantize: bool = True
+    train_temporal: bool = True
+    media: str = "both"
+
+
+DEFAULT_CURRICULUM = [
+    asdict(CurriculumStage("continuous warm-up", 0, quantize=False, train_temporal=False, media="images")),
+    asdict(CurriculumStage("spatial", 2_000, quantize=True, train_temporal=False, media="images")),
+    asdict(CurriculumStage("spatial-temporal", 10_000, quantize=True, train_temporal=True, media="both")),
+]
+
+
+def parse_curriculum(stages: Sequence[dict]) -> list[CurriculumStage]:
+    """Validate `config.curriculum`: known keys, first stage at step 0, strictly increasing starts, known media."""
+    if not stages:
+        raise ValueError("`curriculum` must have at least one stage")
+    parsed = []
+    for index, stage in enumerate(stages):
+        unknown = set(stage) - set(CurriculumStage.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"curriculum stage #{index} has unknown keys {sorted(unknown)}")
+        try:
+            parsed.append(CurriculumStage(**stage))
+        except TypeError as error:
+            raise ValueError(f"curriculum stage #{index}: {error}") from None
+        if parsed[-1].media not in MEDIA:
+            raise ValueError(f"curriculum stage #{index} has media {parsed[-1].media!r}; expected one of {MEDIA}")
+    starts = [stage.start_step for stage in parsed]
+    if starts[0] != 0 or any(b <= a for a, b in zip(starts, starts[1:])):
+        raise ValueError(f"curriculum start_step values must begin at 0 and increase strictly, got {starts}")
+    return parsed
+
+
+def stage_at(stages: list[CurriculumStage], step: int) -> CurriculumStage:
+    return [stage for stage in stages if stage.start_step <= step][-1]
 
 
 class SweetTokenizerConfig(PreTrainedConfig):
@@ -42,6 +89,9 @@ class SweetTokenizerConfig(PreTrainedConfig):
             `||sg(z_q) - z||^2 + commitment_cost * ||z_q - sg(z)||^2` (the authors' code).
         vq_loss_weight (`float`, *optional*, defaults to 1.0): weight of the VQ loss in the total loss.
         reconstruction_loss (`str`, *optional*, defaults to `"l2"`): `"l1"`, `"l2"` or `"l1+l2"`.
+        curriculum (`list[dict]`, *optional*): training stages for `SweetCurriculumCallback` (see
+            `training_sweet.py`); defaults to `DEFAULT_CURRICULUM`: continuous warm-up on images, quantised spatial
+            training on images, then everything on clips.
         initializer_range (`float`, *optional*, defaults to 0.02): standard deviation of the normal initialiser.
         layer_norm_eps (`float`, *optional*, defaults to 1e-6): LayerNorm epsilon.
     """
@@ -74,6 +124,7 @@ class SweetTokenizerConfig(PreTrainedConfig):
         commitment_cost: float = 0.25,
         vq_loss_weight: float = 1.0,
         reconstruction_loss: str = "l2",
+        curriculum: list[dict] | None = None,
         initializer_range: float = 0.02,
         layer_norm_eps: float = 1e-6,
         **kwargs,
@@ -102,6 +153,7 @@ class SweetTokenizerConfig(PreTrainedConfig):
         self.commitment_cost = commitment_cost
         self.vq_loss_weight = vq_loss_weight
         self.reconstruction_loss = reconstruction_loss
+        self.curriculum = [dict(stage) for stage in (curriculum if curriculum is not None else DEFAULT_CURRICULUM)]
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps
         super().__init__(**kwargs)
@@ -129,6 +181,10 @@ class SweetTokenizerConfig(PreTrainedConfig):
                     f"SweetTokenizerConfig: `{argument}` must be {expected}, got {getattr(self, argument)!r}"
                 )
 
+        for argument in ("spatial_words", "temporal_words"):
+            words = getattr(self, argument)
+            require(words is None or (len(words) > 0 and all(isinstance(w, str) for w in words)), argument,
+                    "a non-empty list of strings or None")
         for argument in ("image_size", "num_channels", "patch_size", "num_frames", "temporal_patch_size",
                          "hidden_size", "num_attention_heads", "intermediate_size", "num_encoder_layers",
                          "num_query_layers", "num_temporal_layers", "num_decoder_layers", "num_spatial_queries",
@@ -141,11 +197,11 @@ class SweetTokenizerConfig(PreTrainedConfig):
                 f"1 + a multiple of temporal_patch_size={self.temporal_patch_size}")
         require(self.hidden_size % self.num_attention_heads == 0, "hidden_size",
                 f"divisible by num_attention_heads={self.num_attention_heads}")
-        for argument in ("spatial_words", "temporal_words"):
-            words = getattr(self, argument)
-            require(words is None or (len(words) > 0 and all(isinstance(w, str) for w in words)), argument,
-                    "a non-empty list of strings or None")
         require(self.commitment_cost >= 0, "commitment_cost", ">= 0")
         require(self.vq_loss_weight >= 0, "vq_loss_weight", ">= 0")
         require(self.reconstruction_loss in RECONSTRUCTION_LOSSES, "reconstruction_loss",
                 f"one of {RECONSTRUCTION_LOSSES}")
+        try:
+            parse_curriculum(self.curriculum)
+        except ValueError as error:
+            raise ValueError(f"SweetTokenizerConfig: `curriculum` is invalid: {error}") from None

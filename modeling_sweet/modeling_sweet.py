@@ -312,6 +312,11 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
             model.temporal_quantizer.language_embeddings.copy_(temporal.embeddings)
         return model
 
+    def temporal_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the temporal branch (the curriculum freezes them in image-only stages)."""
+        modules = (self.temporal_transformer, self.temporal_queries, self.temporal_quantizer)
+        return [parameter for module in modules for parameter in module.parameters()]
+
     # -- checks -------------------------------------------------------------------------------------------------------
     def _as_video(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Validate and return (batch, channels, frames, height, width); images get one frame."""

@@ -1,0 +1,154 @@
+"""Language codebook: whole words of chosen classes from a real vocabulary (MiniLM) and a tiny local BPE model."""
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from tokenizers import Tokenizer
+from tokenizers.models import WordLevel
+from tokenizers.pre_tokenizers import WhitespaceSplit
+from transformers import GPT2Config, GPT2Model, PreTrainedTokenizerFast
+
+from modeling_sweet.codebook_sweet import (
+    SPATIAL_WORD_CLASSES,
+    TEMPORAL_WORD_CLASSES,
+    LanguageCodebook,
+    build_language_codebook,
+    default_language_model_path,
+    whole_words,
+    word_classes_of,
+)
+
+MINILM_VOCAB_SIZE, MINILM_DIM = 30522, 384
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return default_language_model_path()
+
+
+@pytest.fixture(scope="module")
+def spatial(minilm):
+    return build_language_codebook(minilm, SPATIAL_WORD_CLASSES)
+
+
+@pytest.fixture(scope="module")
+def temporal(minilm):
+    return build_language_codebook(minilm, TEMPORAL_WORD_CLASSES)
+
+
+def test_spatial_codebook_is_nouns_and_adjectives(spatial):
+    assert {"dog", "red", "car", "tree"} <= set(spatial.words)
+    assert "quickly" not in spatial.words
+    assert all(word_classes_of(word) & {"NOUN", "ADJ"} for word in spatial.words)
+    assert 5_000 < len(spatial) < MINILM_VOCAB_SIZE and spatial.word_classes == ("NOUN", "ADJ")
+
+
+def test_temporal_codebook_is_verbs_and_adverbs(temporal):
+    assert {"run", "quickly", "jump", "slowly"} <= set(temporal.words)
+    assert "red" not in temporal.words
+    assert all(word_classes_of(word) & {"VERB", "ADV"} for word in temporal.words)
+
+
+def test_words_are_whole_lowercase_unique_and_in_vocabulary_order(spatial, temporal):
+    for codebook in (spatial, temporal):
+        assert len(set(codebook.words)) == len(codebook.words)
+        assert all(w.isascii() and w.isalpha() and w.islower() and len(w) >= 2 for w in codebook.words)
+        assert not any(w.startswith("##") for w in codebook.words)
+        assert codebook.token_ids == sorted(codebook.token_ids)
+
+
+def test_embeddings_are_the_minilm_input_embedding_rows(minilm, spatial):
+    weights = load_file(f"{minilm}/model.safetensors")
+    table = next(v for k, v in weights.items() if k.endswith("word_embeddings.weight"))
+    assert table.shape == (MINILM_VOCAB_SIZE, MINILM_DIM)
+    assert spatial.embeddings.shape == (len(spatial), MINILM_DIM) and spatial.embeddings.dtype == torch.float32
+    assert torch.equal(spatial.embeddings, table[spatial.token_ids].float())
+    assert not spatial.embeddings.requires_grad
+
+
+def test_token_ids_are_the_words_tokens(minilm, spatial):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm)
+    assert tokenizer.convert_ids_to_tokens(spatial.token_ids[:50]) == spatial.words[:50]
+
+
+def test_max_words_truncates_in_order(minilm, spatial):
+    small = build_language_codebook(minilm, SPATIAL_WORD_CLASSES, max_words=7)
+    assert small.words == spatial.words[:7] and small.embeddings.shape == (7, MINILM_DIM)
+
+
+def test_min_word_length(minilm):
+    codebook = build_language_codebook(minilm, ["ADJ"], max_words=200, min_word_length=5)
+    assert min(len(w) for w in codebook.words) >= 5
+
+
+def test_bad_arguments_raise(minilm):
+    with pytest.raises(ValueError, match=r"unknown word class 'VERBS'; valid word classes are \['NOUN'"):
+        build_language_codebook(minilm, ["NOUN", "VERBS"])
+    with pytest.raises(ValueError, match="word_classes is empty"):
+        build_language_codebook(minilm, [])
+    with pytest.raises(ValueError, match="max_words must be a positive integer"):
+        build_language_codebook(minilm, ["NOUN"], max_words=0)
+    with pytest.raises(ValueError, match="no word of the classes"):
+        build_language_codebook(minilm, ["AUX"], min_word_length=20)
+
+
+def test_ids_to_words_round_trip(spatial):
+    words = [["dog", "red", "tree"], ["car", "dog", "house"]]
+    ids = spatial.words_to_ids(words)
+    assert ids.shape == (2, 3) and ids.dtype == torch.long
+    assert spatial.ids_to_words(ids) == words
+    assert spatial.ids_to_words(ids[0, 1]) == "red"
+    assert spatial.ids_to_words(ids.numpy().tolist()) == words
+    size = len(spatial)
+    with pytest.raises(ValueError, match=rf"code index {size} is out of range for a codebook of {size} words"):
+        spatial.ids_to_words(torch.tensor([[0, size]]))
+    with pytest.raises(ValueError, match="code index -1 is out of range"):
+        spatial.ids_to_words([3, -1])
+    with pytest.raises(ValueError, match="must be integers"):
+        spatial.ids_to_words(torch.tensor([0.0]))
+    with pytest.raises(KeyError, match="'zzzq' is not in this codebook"):
+        spatial.words_to_ids(["dog", "zzzq"])
+
+
+def test_codebook_checks_its_parts():
+    with pytest.raises(ValueError, match="2 words, 1 token ids and 2 embedding rows"):
+        LanguageCodebook(["a", "b"], [0], torch.zeros(2, 4), ("NOUN",), "x")
+    assert "2 words x 4 dims" in repr(LanguageCodebook(["a", "b"], [0, 1], torch.zeros(2, 4), ("NOUN",), "x"))
+
+
+def test_whole_words_wordpiece_and_word_start_markers():
+    wordpiece = {"[CLS]": 0, "dog": 1, "##ing": 2, "Red": 3, "red": 4, "a": 5, "dog2": 6, "[unused]": 7, "run": 8}
+    assert whole_words(wordpiece, ["[CLS]"]) == [("dog", 1), ("red", 4), ("run", 8)]
+    bpe = {"<|endoftext|>": 0, "dog": 1, "Ġdog": 2, "ing": 3, "Ġred": 4, "Ġdog ": 5, "Ġrun": 6, "Ġrunning": 7,
+           "##x": 8}
+    assert whole_words(bpe, ["<|endoftext|>"]) == [("dog", 2), ("red", 4), ("run", 6), ("running", 7)]
+    sentencepiece = {"<s>": 0, "▁dog": 1, "dog": 2, "▁▁": 3, "▁red": 4, "s": 5}
+    assert whole_words(sentencepiece, ["<s>"]) == [("dog", 1), ("red", 4)]
+    assert whole_words({"Ġdog": 3, "Ġdogs": 1}, ()) == [("dogs", 1), ("dog", 3)]  # token id order
+
+
+@pytest.fixture(scope="module")
+def tiny_bpe_model(tmp_path_factory):
+    """A GPT-2-style folder: word-level tokenizer over a byte-level-BPE-like vocabulary and a 2-layer GPT-2."""
+    folder = tmp_path_factory.mktemp("tiny_bpe")
+    vocab = {"<|endoftext|>": 0, "dog": 1, "Ġdog": 2, "ing": 3, "Ġred": 4, "Ġquickly": 5, "Ġrun": 6, "Ġthe": 7,
+             "ĠParis": 8, "Ġcar": 9}
+    backend = Tokenizer(WordLevel(vocab, unk_token="<|endoftext|>"))
+    backend.pre_tokenizer = WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>").save_pretrained(folder)
+    model = GPT2Model(GPT2Config(vocab_size=len(vocab), n_embd=8, n_layer=1, n_head=2, n_positions=16,
+                                bos_token_id=0, eos_token_id=0))
+    model.save_pretrained(folder)
+    return folder, model.get_input_embeddings().weight.detach()
+
+
+def test_bpe_vocabulary_codebook(tiny_bpe_model):
+    folder, table = tiny_bpe_model
+    spatial = build_language_codebook(folder, SPATIAL_WORD_CLASSES)
+    assert spatial.words == ["dog", "red", "run", "car"] and spatial.token_ids == [2, 4, 6, 9]  # "a run" is a noun
+    assert torch.equal(spatial.embeddings, table[[2, 4, 6, 9]])
+    temporal = build_language_codebook(str(folder), TEMPORAL_WORD_CLASSES)
+    assert temporal.words == ["dog", "quickly", "run"]  # "dog" is also a verb ("to dog someone")
+    assert temporal.language_model == str(folder)

@@ -1,0 +1,157 @@
+import pytest
+import torch
+from lemminflect import getAllLemmas
+from transformers import AutoConfig, AutoModel
+
+from modeling_sweet import SweetTokenizerConfig, SweetTokenizerModel
+
+
+def images(batch=2, size=16):
+    return torch.rand(batch, 3, size, size) - 0.5
+
+
+def clips(batch=2, frames=5, size=16):
+    return torch.rand(batch, 3, frames, size, size) - 0.5
+
+
+def test_encode_decode_shapes_for_images_and_videos(word_model):
+    config = word_model.config
+    encoded = word_model.encode(images())
+    assert encoded.spatial_ids.shape == (2, config.num_spatial_queries) and encoded.temporal_ids is None
+    assert word_model.decode(encoded.spatial_ids).shape == (2, 3, 16, 16)
+    encoded = word_model.encode(clips())
+    assert encoded.temporal_ids.shape == (2, config.num_temporal_queries)
+    assert word_model.decode(encoded.spatial_ids, encoded.temporal_ids).shape == (2, 3, 5, 16, 16)
+    assert 0 <= encoded.spatial_ids.min() and encoded.spatial_ids.max() < config.spatial_codebook_size
+    assert 0 <= encoded.temporal_ids.min() and encoded.temporal_ids.max() < config.temporal_codebook_size
+
+
+def test_forward_reconstruction_equals_decode_of_the_ids(word_model):
+    word_model.eval()
+    video = clips()
+    with torch.no_grad():
+        outputs = word_model(video)
+        decoded = word_model.decode(outputs.spatial_ids, outputs.temporal_ids)
+    torch.testing.assert_close(outputs.reconstruction, decoded, atol=1e-5, rtol=1e-5)
+    assert outputs.loss > 0 and outputs.vq_loss > 0
+
+
+def test_ids_are_words_of_the_right_class(word_model):
+    encoded = word_model.encode(clips())
+    spatial = word_model.ids_to_words(encoded.spatial_ids, "spatial")
+    temporal = word_model.ids_to_words(encoded.temporal_ids, "temporal")
+    assert len(spatial) == 2 and len(spatial[0]) == word_model.config.num_spatial_queries
+    assert all({"NOUN", "ADJ"} & set(getAllLemmas(word)) for row in spatial for word in row)
+    assert all({"VERB", "ADV"} & set(getAllLemmas(word)) for row in temporal for word in row)
+    assert word_model.ids_to_words(torch.tensor(3), "spatial") == [word_model.config.spatial_words[3]]
+
+
+def test_language_embeddings_are_the_frozen_lm_rows(word_model, minilm_path):
+    from transformers import AutoModel as HFAutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    embeddings = HFAutoModel.from_pretrained(minilm_path).get_input_embeddings().weight
+    ids = tokenizer.convert_tokens_to_ids(word_model.config.spatial_words)
+    torch.testing.assert_close(word_model.spatial_quantizer.language_embeddings, embeddings[ids].detach())
+    assert "language_embeddings" not in {name.split(".")[-1] for name, _ in word_model.named_parameters()}
+
+
+def test_straight_through_gradients_reach_the_encoder_and_embeddings_stay_frozen(word_model):
+    word_model.train()
+    before = word_model.spatial_quantizer.language_embeddings.clone()
+    optimizer = torch.optim.AdamW(word_model.parameters(), lr=1e-2)
+    outputs = word_model(clips())
+    outputs.loss.backward()
+    for name in ("patch_embedding.frame_patches.weight", "patch_embedding.tube_patches.weight",
+                 "encoder.0.mlp.0.weight", "spatial_queries.queries", "temporal_queries.queries",
+                 "spatial_quantizer.input_projection.weight", "spatial_quantizer.code_projection.weight"):
+        gradient = word_model.get_parameter(name).grad
+        assert gradient is not None and gradient.abs().sum() > 0, name
+    missing = [n for n, p in word_model.named_parameters() if p.grad is None]
+    assert missing == []
+    optimizer.step()
+    assert torch.equal(word_model.spatial_quantizer.language_embeddings, before)
+
+
+def test_continuous_warm_up_skips_the_codebook(word_model):
+    word_model.quantize = False
+    outputs = word_model(images())
+    assert outputs.vq_loss == 0 and outputs.spatial_ids.shape == (2, 4)
+
+
+def test_save_load_round_trip(tmp_path, word_model):
+    word_model.eval()
+    word_model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+    config = AutoConfig.from_pretrained(tmp_path)
+    assert isinstance(config, SweetTokenizerConfig) and config.spatial_words == word_model.config.spatial_words
+    reloaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert type(reloaded) is SweetTokenizerModel
+    video = clips()
+    with torch.no_grad():
+        first, second = word_model(video), reloaded(video)
+    assert torch.equal(first.spatial_ids, second.spatial_ids) and torch.equal(first.temporal_ids, second.temporal_ids)
+    assert torch.equal(first.reconstruction, second.reconstruction)
+
+
+@pytest.mark.parametrize(
+    "pixel_values, message",
+    [
+        (torch.zeros(2, 4, 16, 16), "4 channels"),
+        (torch.zeros(2, 3, 3, 16, 16), "3 frames"),
+        (torch.zeros(2, 3, 17, 16, 16), "17 frames"),
+        (torch.zeros(2, 3, 18, 18), "18x18 is not divisible by patch_size=4"),
+        (torch.zeros(2, 3, 32, 32), "expects 16x16"),
+        (torch.zeros(2, 3, 16), "must be \\(batch, channels, height, width\\)"),
+        (torch.zeros(0, 3, 16, 16), "empty batch"),
+    ],
+)
+def test_bad_pixel_values_raise(word_model, pixel_values, message):
+    with pytest.raises(ValueError, match=message):
+        word_model.encode(pixel_values)
+
+
+def test_nan_and_inf_name_the_item(word_model):
+    video = clips(batch=3)
+    video[2, 0, 1, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match="item #2 contains NaN or inf"):
+        word_model(video)
+    image = images(batch=2)
+    image[1, 0, 0, 0] = float("inf")
+    with pytest.raises(ValueError, match="item #1 contains NaN or inf"):
+        word_model.encode(image)
+
+
+def test_out_of_range_ids_raise(word_model):
+    ids = torch.zeros(1, 4, dtype=torch.long)
+    ids[0, 2] = word_model.config.spatial_codebook_size
+    with pytest.raises(ValueError, match=r"spatial_ids\[0, 2\] = 64 is outside the spatial codebook \[0, 64\)"):
+        word_model.decode(ids)
+    with pytest.raises(ValueError, match="temporal_ids must be \\(batch, 8\\)"):
+        word_model.decode(torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="outside the temporal codebook"):
+        word_model.ids_to_words([-1], "temporal")
+
+
+def test_model_without_word_lists_says_so(tiny_sweet_config):
+    model = SweetTokenizerModel(tiny_sweet_config(spatial_codebook_size=10, temporal_codebook_size=10))
+    with pytest.raises(ValueError, match="no spatial word list"):
+        model.ids_to_words([1])
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [({"image_size": 30, "patch_size": 8}, "image_size"), ({"num_frames": 6}, "num_frames"),
+     ({"hidden_size": 30, "num_attention_heads": 4}, "hidden_size"), ({"reconstruction_loss": "l3"}, "reconstruction_loss"),
+     ({"spatial_words": []}, "spatial_words"), ({"num_spatial_queries": 0}, "num_spatial_queries")],
+)
+def test_config_validation_names_the_argument(kwargs, argument):
+    with pytest.raises(ValueError, match=f"`{argument}`"):
+        SweetTokenizerConfig(**kwargs)
+
+
+def test_config_round_trip(tmp_path):
+    config = SweetTokenizerConfig(spatial_words=["dog", "red"], temporal_words=["run"])
+    config.save_pretrained(tmp_path)
+    reloaded = SweetTokenizerConfig.from_pretrained(tmp_path)
+    assert reloaded.to_dict() == config.to_dict() and reloaded.spatial_codebook_size == 2
