@@ -89,6 +89,10 @@ class SweetTokenizerConfig(PreTrainedConfig):
             `||sg(z_q) - z||^2 + commitment_cost * ||z_q - sg(z)||^2` (the authors' code).
         vq_loss_weight (`float`, *optional*, defaults to 1.0): weight of the VQ loss in the total loss.
         reconstruction_loss (`str`, *optional*, defaults to `"l2"`): `"l1"`, `"l2"` or `"l1+l2"`.
+        perceptual_loss_weight (`float`, *optional*, defaults to 0.0): weight of a perceptual (feature) loss; > 0 needs
+            `perceptual_model_name_or_path`.
+        perceptual_model_name_or_path (`str`, *optional*): a transformers vision backbone (ResNet, ConvNeXt, ViT...) whose
+            weights are on this machine; loaded on the first forward that computes a loss, never saved with the model.
         curriculum (`list[dict]`, *optional*): training stages for `SweetCurriculumCallback` (see
             `training_sweet.py`); defaults to `DEFAULT_CURRICULUM`: continuous warm-up on images, quantised spatial
             training on images, then everything on clips.
@@ -124,6 +128,8 @@ class SweetTokenizerConfig(PreTrainedConfig):
         commitment_cost: float = 0.25,
         vq_loss_weight: float = 1.0,
         reconstruction_loss: str = "l2",
+        perceptual_loss_weight: float = 0.0,
+        perceptual_model_name_or_path: str | None = None,
         curriculum: list[dict] | None = None,
         initializer_range: float = 0.02,
         layer_norm_eps: float = 1e-6,
@@ -153,6 +159,8 @@ class SweetTokenizerConfig(PreTrainedConfig):
         self.commitment_cost = commitment_cost
         self.vq_loss_weight = vq_loss_weight
         self.reconstruction_loss = reconstruction_loss
+        self.perceptual_loss_weight = perceptual_loss_weight
+        self.perceptual_model_name_or_path = perceptual_model_name_or_path
         self.curriculum = [dict(stage) for stage in (curriculum if curriculum is not None else DEFAULT_CURRICULUM)]
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps
@@ -201,6 +209,9 @@ class SweetTokenizerConfig(PreTrainedConfig):
         require(self.vq_loss_weight >= 0, "vq_loss_weight", ">= 0")
         require(self.reconstruction_loss in RECONSTRUCTION_LOSSES, "reconstruction_loss",
                 f"one of {RECONSTRUCTION_LOSSES}")
+        require(self.perceptual_loss_weight >= 0, "perceptual_loss_weight", ">= 0")
+        require(self.perceptual_loss_weight == 0 or self.perceptual_model_name_or_path is not None,
+                "perceptual_model_name_or_path", "set (a local vision backbone) when perceptual_loss_weight > 0")
         try:
             parse_curriculum(self.curriculum)
         except ValueError as error:

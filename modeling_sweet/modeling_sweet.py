@@ -242,6 +242,49 @@ class LanguageCodebookQuantizer(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# Perceptual loss
+# ---------------------------------------------------------------------------------------------------------------------
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class PerceptualLoss(nn.Module):
+    """Distance between channel-normalised features of a frozen transformers vision backbone (LPIPS-like, unweighted),
+    averaged over its hidden states. Frames of clips are compared as images."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone.eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    @classmethod
+    def from_local_backbone(cls, path: str) -> "PerceptualLoss":
+        """Load the backbone from files on this machine; a clear error when they are absent."""
+        from transformers import AutoModel
+
+        try:
+            return cls(AutoModel.from_pretrained(path, local_files_only=True))
+        except (OSError, ValueError) as error:
+            raise OSError(
+                f"config.perceptual_loss_weight > 0 asks for a perceptual loss, but no backbone could be loaded from "
+                f"{path!r} on this machine ({error.__class__.__name__}: {error}). Put a transformers vision model "
+                f"there or set perceptual_loss_weight=0."
+            ) from None
+
+    def _features(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        images = pixel_values.transpose(1, 2).flatten(0, 1) if pixel_values.dim() == 5 else pixel_values
+        images = ((images + 0.5) - self.mean) / self.std  # model convention x - 0.5 -> ImageNet normalisation
+        return self.backbone(pixel_values=images, output_hidden_states=True).hidden_states
+
+    def forward(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        losses = [
+            F.mse_loss(F.normalize(r, dim=1 if r.dim() == 4 else -1), F.normalize(t, dim=1 if t.dim() == 4 else -1))
+            for r, t in zip(self._features(reconstruction), self._features(target))
+        ]
+        return torch.stack(losses).mean()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Model
 # ---------------------------------------------------------------------------------------------------------------------
 class SweetTokenizerPreTrainedModel(PreTrainedModel):
@@ -448,8 +491,16 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
             loss = loss + F.l1_loss(reconstruction, target)
         if "l2" in kind:
             loss = loss + F.mse_loss(reconstruction, target)
+        if self.config.perceptual_loss_weight > 0:
+            loss = loss + self.config.perceptual_loss_weight * self._perceptual_loss(reconstruction)(reconstruction, target)
         return loss
 
+    def _perceptual_loss(self, like: torch.Tensor) -> PerceptualLoss:
+        """Loaded on first use and kept out of the module tree, so it is never saved with the tokenizer."""
+        if "_perceptual" not in self.__dict__:
+            self.__dict__["_perceptual"] = PerceptualLoss.from_local_backbone(self.config.perceptual_model_name_or_path)
+        return self.__dict__["_perceptual"].to(like.device)
 
-__all__ = ["SweetTokenizerPreTrainedModel", "SweetTokenizerModel", "LanguageCodebookQuantizer",
+
+__all__ = ["SweetTokenizerPreTrainedModel", "SweetTokenizerModel", "LanguageCodebookQuantizer", "PerceptualLoss",
            "SweetTokenizerEncoderOutput", "SweetTokenizerOutput"]

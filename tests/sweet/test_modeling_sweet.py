@@ -155,3 +155,38 @@ def test_config_round_trip(tmp_path):
     config.save_pretrained(tmp_path)
     reloaded = SweetTokenizerConfig.from_pretrained(tmp_path)
     assert reloaded.to_dict() == config.to_dict() and reloaded.spatial_codebook_size == 2
+
+
+def tiny_resnet(path):
+    from transformers import ResNetConfig, ResNetModel
+
+    ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic")).save_pretrained(path)
+    return str(path)
+
+
+def test_perceptual_loss_uses_a_local_backbone_and_is_not_saved(tmp_path, tiny_sweet_config):
+    config = tiny_sweet_config(spatial_codebook_size=10, temporal_codebook_size=10, perceptual_loss_weight=1.0,
+                               perceptual_model_name_or_path=tiny_resnet(tmp_path / "resnet"))
+    torch.manual_seed(0)
+    model = SweetTokenizerModel(config).eval()
+    torch.manual_seed(0)
+    plain = SweetTokenizerModel(tiny_sweet_config(spatial_codebook_size=10, temporal_codebook_size=10)).eval()
+    video = clips()
+    with torch.no_grad():
+        with_perceptual, without = model(video), plain(video)
+    assert with_perceptual.loss > without.loss
+    torch.testing.assert_close(with_perceptual.reconstruction, without.reconstruction)
+    model.save_pretrained(tmp_path / "saved")
+    from safetensors.torch import load_file
+
+    assert not any("backbone" in key for key in load_file(tmp_path / "saved" / "model.safetensors"))
+
+
+def test_perceptual_loss_without_weights_says_so(tmp_path, tiny_sweet_config):
+    config = tiny_sweet_config(spatial_codebook_size=10, temporal_codebook_size=10, perceptual_loss_weight=0.1,
+                               perceptual_model_name_or_path=str(tmp_path / "nothing-here"))
+    model = SweetTokenizerModel(config)
+    with pytest.raises(OSError, match="asks for a perceptual loss, but no backbone could be loaded"):
+        model(images())
+    with pytest.raises(ValueError, match="`perceptual_model_name_or_path`"):
+        tiny_sweet_config(perceptual_loss_weight=0.1)
