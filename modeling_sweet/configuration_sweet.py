@@ -93,6 +93,11 @@ class SweetTokenizerConfig(PreTrainedConfig):
             `perceptual_model_name_or_path`.
         perceptual_model_name_or_path (`str`, *optional*): a transformers vision backbone (ResNet, ConvNeXt, ViT...) whose
             weights are on this machine; loaded on the first forward that computes a loss, never saved with the model.
+        discriminator_start_step (`int`, *optional*): build a PatchGAN discriminator (hinge loss, applied per frame) and
+            switch its loss on from this training step (`SweetCurriculumCallback` tracks the step); `None` = no GAN.
+        discriminator_weight (`float`, *optional*, defaults to 0.01): weight of the generator's adversarial loss
+            (0.01 as the authors).
+        discriminator_channels (`int`, *optional*, defaults to 64): width of the discriminator's first layer.
         curriculum (`list[dict]`, *optional*): training stages for `SweetCurriculumCallback` (see
             `training_sweet.py`); defaults to `DEFAULT_CURRICULUM`: continuous warm-up on images, quantised spatial
             training on images, then everything on clips.
@@ -130,6 +135,9 @@ class SweetTokenizerConfig(PreTrainedConfig):
         reconstruction_loss: str = "l2",
         perceptual_loss_weight: float = 0.0,
         perceptual_model_name_or_path: str | None = None,
+        discriminator_start_step: int | None = None,
+        discriminator_weight: float = 0.01,
+        discriminator_channels: int = 64,
         curriculum: list[dict] | None = None,
         initializer_range: float = 0.02,
         layer_norm_eps: float = 1e-6,
@@ -161,6 +169,9 @@ class SweetTokenizerConfig(PreTrainedConfig):
         self.reconstruction_loss = reconstruction_loss
         self.perceptual_loss_weight = perceptual_loss_weight
         self.perceptual_model_name_or_path = perceptual_model_name_or_path
+        self.discriminator_start_step = discriminator_start_step
+        self.discriminator_weight = discriminator_weight
+        self.discriminator_channels = discriminator_channels
         self.curriculum = [dict(stage) for stage in (curriculum if curriculum is not None else DEFAULT_CURRICULUM)]
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps
@@ -210,6 +221,12 @@ class SweetTokenizerConfig(PreTrainedConfig):
         require(self.reconstruction_loss in RECONSTRUCTION_LOSSES, "reconstruction_loss",
                 f"one of {RECONSTRUCTION_LOSSES}")
         require(self.perceptual_loss_weight >= 0, "perceptual_loss_weight", ">= 0")
+        require(self.discriminator_start_step is None or (isinstance(self.discriminator_start_step, int)
+                                                          and self.discriminator_start_step >= 0),
+                "discriminator_start_step", "None or an integer >= 0")
+        require(self.discriminator_weight >= 0, "discriminator_weight", ">= 0")
+        require(isinstance(self.discriminator_channels, int) and self.discriminator_channels >= 1,
+                "discriminator_channels", "an integer >= 1")
         require(self.perceptual_loss_weight == 0 or self.perceptual_model_name_or_path is not None,
                 "perceptual_model_name_or_path", "set (a local vision backbone) when perceptual_loss_weight > 0")
         try:

@@ -55,7 +55,9 @@ class SweetTokenizerOutput(ModelOutput):
     loss (`torch.FloatTensor` of shape `()`): `reconstruction_loss + vq_loss_weight * vq_loss` (when `return_loss`).
     reconstruction (`torch.FloatTensor`): decoded pixels, shaped like the input.
     spatial_ids, temporal_ids, vq_loss: as in `SweetTokenizerEncoderOutput`.
-    reconstruction_loss (`torch.FloatTensor` of shape `()`): the configured L1 / L2 pixel loss.
+    reconstruction_loss (`torch.FloatTensor` of shape `()`): the configured L1 / L2 (+ perceptual) pixel loss.
+    generator_loss, discriminator_loss (`torch.FloatTensor` of shape `()`): hinge GAN losses, once the discriminator
+        is on (`loss` adds `discriminator_weight * generator_loss + discriminator_loss`).
     """
 
     loss: torch.FloatTensor | None = None
@@ -64,6 +66,8 @@ class SweetTokenizerOutput(ModelOutput):
     temporal_ids: torch.LongTensor | None = None
     reconstruction_loss: torch.FloatTensor | None = None
     vq_loss: torch.FloatTensor | None = None
+    generator_loss: torch.FloatTensor | None = None
+    discriminator_loss: torch.FloatTensor | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -284,6 +288,34 @@ class PerceptualLoss(nn.Module):
         return torch.stack(losses).mean()
 
 
+class PatchDiscriminator(nn.Module):
+    """PatchGAN discriminator (strided convolutions, LeakyReLU): (images, C, H, W) -> (images, 1, H/8, W/8) logits."""
+
+    def __init__(self, config: SweetTokenizerConfig):
+        super().__init__()
+        width = config.discriminator_channels
+        self.layers = nn.Sequential(
+            nn.Conv2d(config.num_channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.GroupNorm(1, 2 * width), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * width, 4 * width, 4, stride=2, padding=1), nn.GroupNorm(1, 4 * width), nn.LeakyReLU(0.2),
+            nn.Conv2d(4 * width, 1, 3, padding=1),
+        )
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        images = pixel_values.transpose(1, 2).flatten(0, 1) if pixel_values.dim() == 5 else pixel_values
+        return self.layers(images)
+
+    def losses(self, reconstruction: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hinge losses for one optimiser over generator and discriminator together: the generator's loss sees the
+        discriminator's weights detached, the discriminator's loss sees detached pixels, so each side only gets
+        its own gradient. Returns (generator loss, discriminator loss)."""
+        frozen = {name: parameter.detach() for name, parameter in self.named_parameters()}
+        generator = -torch.func.functional_call(self, frozen, (reconstruction,)).mean()
+        real, fake = self(target.detach()), self(reconstruction.detach())
+        discriminator = F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+        return generator, discriminator
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Model
 # ---------------------------------------------------------------------------------------------------------------------
@@ -330,7 +362,9 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
                                      for _ in range(config.num_decoder_layers))
         self.decoder_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.pixel_head = SweetPixelHead(config)
+        self.discriminator = PatchDiscriminator(config) if config.discriminator_start_step is not None else None
         self.quantize = True  # the curriculum's continuous warm-up turns this off
+        self.adversarial = False  # SweetCurriculumCallback turns this on at config.discriminator_start_step
         self.post_init()
 
     # -- construction from a language model -------------------------------------------------------------------------
@@ -476,13 +510,17 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         encoded = self.encode(pixel_values)
         video = self._decode_latents(encoded.spatial_latents, encoded.temporal_latents)
         reconstruction = video[:, :, 0] if pixel_values.dim() == 4 else video
-        loss = reconstruction_loss = None
+        loss = reconstruction_loss = generator_loss = discriminator_loss = None
         if return_loss:
             reconstruction_loss = self._reconstruction_loss(reconstruction, pixel_values)
             loss = reconstruction_loss + self.config.vq_loss_weight * encoded.vq_loss
+            if self.discriminator is not None and self.adversarial:
+                generator_loss, discriminator_loss = self.discriminator.losses(reconstruction, pixel_values)
+                loss = loss + self.config.discriminator_weight * generator_loss + discriminator_loss
         return SweetTokenizerOutput(loss=loss, reconstruction=reconstruction, spatial_ids=encoded.spatial_ids,
                                     temporal_ids=encoded.temporal_ids, reconstruction_loss=reconstruction_loss,
-                                    vq_loss=encoded.vq_loss)
+                                    vq_loss=encoded.vq_loss, generator_loss=generator_loss,
+                                    discriminator_loss=discriminator_loss)
 
     def _reconstruction_loss(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         kind = self.config.reconstruction_loss

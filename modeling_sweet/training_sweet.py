@@ -48,7 +48,8 @@ class SweetCurriculumCollator:
 
 class SweetCurriculumCallback(TrainerCallback):
     """Applies the stage of `config.curriculum` for the current step: quantisation on/off, temporal branch
-    trainable or frozen, and the collator's media. Stage switches are recorded in `self.history` and logged."""
+    trainable or frozen, and the collator's media; switches the discriminator on at
+    `config.discriminator_start_step`. Switches are recorded in `self.history`; stages are also logged."""
 
     def __init__(self, curriculum: Sequence[dict], collator: SweetCurriculumCollator | None = None):
         self.stages = parse_curriculum(curriculum)
@@ -57,6 +58,10 @@ class SweetCurriculumCallback(TrainerCallback):
         self.history: list[tuple[int, str]] = []
 
     def on_step_begin(self, args, state, control, model=None, **kwargs):
+        start = model.config.discriminator_start_step
+        if start is not None and not model.adversarial and state.global_step >= start:
+            model.adversarial = True
+            self.history.append((state.global_step, "discriminator on"))
         stage = stage_at(self.stages, state.global_step)
         if stage == self.current:
             return

@@ -190,3 +190,23 @@ def test_perceptual_loss_without_weights_says_so(tmp_path, tiny_sweet_config):
         model(images())
     with pytest.raises(ValueError, match="`perceptual_model_name_or_path`"):
         tiny_sweet_config(perceptual_loss_weight=0.1)
+
+
+def test_discriminator_losses_train_each_side_only(tiny_sweet_config):
+    model = SweetTokenizerModel(tiny_sweet_config(spatial_codebook_size=10, temporal_codebook_size=10,
+                                                  discriminator_start_step=0, discriminator_channels=8))
+    model.adversarial = True
+    outputs = model(clips())
+    assert outputs.generator_loss is not None and outputs.discriminator_loss > 0
+    outputs.generator_loss.backward(retain_graph=True)
+    assert all(p.grad is None for p in model.discriminator.parameters())
+    assert model.get_parameter("encoder.0.mlp.0.weight").grad.abs().sum() > 0
+    model.zero_grad(set_to_none=True)
+    outputs.discriminator_loss.backward()
+    assert all(p.grad is not None for p in model.discriminator.parameters())
+    assert model.get_parameter("encoder.0.mlp.0.weight").grad is None
+
+
+def test_no_discriminator_unless_configured(word_model):
+    assert word_model.discriminator is None
+    assert word_model(images()).discriminator_loss is None
