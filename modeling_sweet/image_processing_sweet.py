@@ -231,7 +231,22 @@ class SweetImagesKwargs(ImagesKwargs, total=False):
     num_channels: int | None
 
 
-class SweetImageProcessor(PilBackend):
+class SweetPixelDefaults:
+    """Default per-frame settings shared by `SweetImageProcessor` and `SweetVideoProcessor`: 256x256 bicubic,
+    x / 255 - 0.5 (the authors' normalisation), RGB."""
+
+    resample = PILImageResampling.BICUBIC
+    size = {"height": 256, "width": 256}
+    do_resize = True
+    do_rescale = True
+    rescale_factor = 1 / 255
+    do_normalize = True
+    image_mean = 0.5
+    image_std = 1.0
+    num_channels = 3
+
+
+class SweetImageProcessor(SweetPixelDefaults, PilBackend):
     r"""
     SweetTokenizer image processor (Pillow / NumPy, no torchvision). Settings go to `preprocessor_config.json`.
 
@@ -258,15 +273,6 @@ class SweetImageProcessor(PilBackend):
     valid_kwargs = SweetImagesKwargs
     model_input_names = ["pixel_values"]
 
-    resample = PILImageResampling.BICUBIC
-    size = {"height": 256, "width": 256}
-    do_resize = True
-    do_rescale = True
-    rescale_factor = 1 / 255
-    do_normalize = True
-    image_mean = 0.5
-    image_std = 1.0
-    num_channels = 3
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

@@ -23,12 +23,12 @@ import PIL.Image
 import torch
 from huggingface_hub.dataclasses import validate_typed_dict
 from transformers import BatchFeature
-from transformers.image_utils import PILImageResampling
 from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import VideoProcessorMixin
 
 from .image_processing_sweet import (
     ACCEPTED_TYPES,
+    SweetPixelDefaults,
     array_to_pixel_values,
     as_numpy,
     check_settings,
@@ -101,7 +101,7 @@ class SweetVideosKwargs(VideosKwargs, total=False):
     frame_sampling: str | None
 
 
-class SweetVideoProcessor(VideoProcessorMixin):
+class SweetVideoProcessor(SweetPixelDefaults, VideoProcessorMixin):
     r"""
     SweetTokenizer video processor (Pillow / NumPy, no torchvision). Settings go to `video_preprocessor_config.json`.
 
@@ -122,15 +122,6 @@ class SweetVideoProcessor(VideoProcessorMixin):
     valid_kwargs = SweetVideosKwargs
     model_input_names = ["pixel_values"]
 
-    resample = PILImageResampling.BICUBIC
-    size = {"height": 256, "width": 256}
-    do_resize = True
-    do_rescale = True
-    rescale_factor = 1 / 255
-    do_normalize = True
-    image_mean = 0.5
-    image_std = 1.0
-    num_channels = 3
     num_frames = 17
     frame_sampling = "uniform"
 
