@@ -54,6 +54,8 @@ class SweetCurriculumCallback(TrainerCallback):
     def __init__(self, curriculum: Sequence[dict], collator: SweetCurriculumCollator | None = None):
         self.stages = parse_curriculum(curriculum)
         self.collator = collator
+        if collator is not None:  # the DataLoader collates a batch or two before the first on_step_begin
+            collator.media = self.stages[0].media
         self.current: CurriculumStage | None = None
         self.history: list[tuple[int, str]] = []
 

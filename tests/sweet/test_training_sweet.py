@@ -76,3 +76,9 @@ def test_image_stage_freezes_the_temporal_branch(tiny_sweet_config):
         callback.on_step_begin(None, state, TrainerControl(), model=model)
         assert model.quantize is quantize
         assert all(p.requires_grad is temporal for p in model.temporal_parameters())
+
+
+def test_collator_starts_with_the_first_stage_media():
+    collator = SweetCurriculumCollator(num_frames=5)
+    SweetCurriculumCallback(CURRICULUM, collator)
+    assert collator.media == "images"
