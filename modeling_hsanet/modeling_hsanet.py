@@ -229,7 +229,7 @@ class CrossAttentionProjector(nn.Module):
         super().__init__()
         self.pool = QueryCrossAttention(config, config.num_query_tokens)
 
-    def forward(self, node_states: torch.Tensor, layout: GraphBatchLayout, **_) -> torch.Tensor:
+    def forward(self, node_states: torch.Tensor, layout: GraphBatchLayout) -> torch.Tensor:
         """`node_states`: (num_atoms_total, hidden) -> (batch, num_query_tokens, hidden)."""
         return self.pool(layout.to_dense(node_states, layout.forward_position), layout.mask)
 
@@ -366,18 +366,17 @@ class HierarchicalAdaptiveProjector(nn.Module):
 
     def _project_level(self, level: int, node_states, layout, structure) -> tuple[torch.Tensor, ...]:
         """Returns tokens (batch, Q, hidden), gate logits (batch, 2) (None when forced) and choices (batch,)."""
-        batch = layout.batch_size
+        projectors = (lambda: self.cross_attention[level](node_states, layout),
+                      lambda: self.graph_mamba[level](node_states, layout, **structure))
         if self.mode != "adaptive":
-            projector = self.cross_attention[level] if self.mode == "cross_attention" else self.graph_mamba[level]
             choice = CROSS_ATTENTION if self.mode == "cross_attention" else GRAPH_MAMBA
-            return projector(node_states, layout, **structure), None, torch.full((batch,), choice, device=node_states.device)
+            choices = torch.full((layout.batch_size,), choice, device=node_states.device)
+            return projectors[choice](), None, choices
         logits = self.gates[level](layout.mean_per_molecule(node_states))
         if self.training:
             weights = F.gumbel_softmax(logits, tau=self.temperature, hard=True)
         else:
             weights = F.one_hot(logits.argmax(-1), 2).to(logits.dtype)
-        projectors = (lambda: self.cross_attention[level](node_states, layout),
-                      lambda: self.graph_mamba[level](node_states, layout, **structure))
         tokens = 0
         for choice, project in enumerate(projectors):
             # Training runs both (the gate learns through the soft part of the straight-through weights); eval
