@@ -63,7 +63,7 @@ IMAGE_SIZE, NUM_FRAMES = 32, 17
 SWEET_CONFIG = dict(image_size=IMAGE_SIZE, patch_size=4, num_frames=NUM_FRAMES, temporal_patch_size=4, hidden_size=128,
                     num_attention_heads=4, intermediate_size=256, num_encoder_layers=2, num_query_layers=1,
                     num_temporal_layers=1, num_decoder_layers=4, num_spatial_queries=16, num_temporal_queries=256,
-                    codebook_dim=32)
+                    codebook_dim=16)
 # diffusers' VQ-VAE: three blocks (two downsamplings): 32x32 -> an 8x8 grid of codes from 8,192 16-d embeddings.
 VQ_CONFIG = dict(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 3,
                  up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=(32, 64, 64), layers_per_block=1,

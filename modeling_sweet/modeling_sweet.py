@@ -100,13 +100,14 @@ class SweetAttention(nn.Module):
 
 
 class SweetTransformerLayer(nn.Module):
-    """Pre-LayerNorm block: self-attention, optional cross-attention to a context, MLP."""
+    """Pre-LayerNorm block: self-attention, optional cross-attention to a (LayerNorm-ed, as in Perceiver) context, MLP."""
 
     def __init__(self, config: SweetTokenizerConfig, cross_attention: bool = False):
         super().__init__()
         hidden, eps = config.hidden_size, config.layer_norm_eps
         self.self_norm, self.self_attention = nn.LayerNorm(hidden, eps=eps), SweetAttention(config)
         self.cross_norm = nn.LayerNorm(hidden, eps=eps) if cross_attention else None
+        self.context_norm = nn.LayerNorm(hidden, eps=eps) if cross_attention else None
         self.cross_attention = SweetAttention(config) if cross_attention else None
         self.mlp_norm = nn.LayerNorm(hidden, eps=eps)
         self.mlp = nn.Sequential(nn.Linear(hidden, config.intermediate_size), nn.GELU(),
@@ -115,22 +116,43 @@ class SweetTransformerLayer(nn.Module):
     def forward(self, states, context=None, is_causal: bool = False):
         states = states + self.self_attention(self.self_norm(states), is_causal=is_causal)
         if self.cross_attention is not None:
-            states = states + self.cross_attention(self.cross_norm(states), context)
+            states = states + self.cross_attention(self.cross_norm(states), self.context_norm(context))
         return states + self.mlp(self.mlp_norm(states))
 
 
-class QueryTransformer(nn.Module):
-    """Learned queries that self-attend and cross-attend to a context. Returns (batch, num_queries, hidden)."""
+class TokenMixing(nn.Module):
+    """A learned linear map along the token axis (MLP-Mixer's token mixing): each output token is a fixed, learned
+    mix of the LayerNorm-ed input tokens, i.e. a content-independent attention map.
 
-    def __init__(self, config: SweetTokenizerConfig, num_queries: int):
+    It gives the query tokens of the encoder and the mask tokens of the decoder a direct path to the tokens they
+    read from the first step on; cross-attention alone must first learn *where* to look (its logits are a product of
+    two small projections), and at CPU budgets it stays uniform: the tokenizer then reconstructs the mean image.
+    `tokens`: (batch, input_length, hidden) -> (batch, output_length, hidden).
+    """
+
+    def __init__(self, config: SweetTokenizerConfig, input_length: int, output_length: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mixing = nn.Linear(input_length, output_length)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.mixing(self.norm(tokens).transpose(1, 2)).transpose(1, 2)
+
+
+class QueryTransformer(nn.Module):
+    """Learned queries that start from a token mixing of the context, then self-attend and cross-attend to it.
+    `context`: (batch, context_length, hidden) -> (batch, num_queries, hidden)."""
+
+    def __init__(self, config: SweetTokenizerConfig, num_queries: int, context_length: int):
         super().__init__()
         self.queries = nn.Parameter(torch.empty(num_queries, config.hidden_size))
+        self.pooling = TokenMixing(config, context_length, num_queries)
         self.layers = nn.ModuleList(SweetTransformerLayer(config, cross_attention=True)
                                     for _ in range(config.num_query_layers))
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
-        states = self.queries.unsqueeze(0).expand(context.shape[0], -1, -1)
+        states = self.queries + self.pooling(context)
         for layer in self.layers:
             states = layer(states, context)
         return self.norm(states)
@@ -216,8 +238,9 @@ class LanguageCodebookQuantizer(nn.Module):
         self.commitment_cost = config.commitment_cost
         self.register_buffer("language_embeddings", torch.empty(codebook_size, config.language_embedding_dim))
         self.code_projection = nn.Linear(config.language_embedding_dim, config.codebook_dim)
-        self.input_projection = nn.Linear(config.hidden_size, config.codebook_dim)
-        self.output_projection = nn.Linear(config.codebook_dim, config.hidden_size)
+        # No biases around the unit sphere: a bias shared by all tokens soon outweighs their differences.
+        self.input_projection = nn.Linear(config.hidden_size, config.codebook_dim, bias=False)
+        self.output_projection = nn.Linear(config.codebook_dim, config.hidden_size, bias=False)
 
     @property
     def codebook_size(self) -> int:
@@ -351,13 +374,16 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         self.patch_embedding = SweetPatchEmbedding(config)
         self.encoder = nn.ModuleList(SweetTransformerLayer(config) for _ in range(config.num_encoder_layers))
         self.encoder_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.spatial_queries = QueryTransformer(config, config.num_spatial_queries)
+        self.spatial_queries = QueryTransformer(config, config.num_spatial_queries, config.num_patches)
         self.temporal_transformer = nn.ModuleList(SweetTransformerLayer(config) for _ in range(config.num_temporal_layers))
-        self.temporal_queries = QueryTransformer(config, config.num_temporal_queries)
+        tube_positions = (config.num_frame_groups - 1) * config.num_patches
+        self.temporal_queries = QueryTransformer(config, config.num_temporal_queries, tube_positions)
         self.spatial_quantizer = LanguageCodebookQuantizer(config, config.spatial_codebook_size)
         self.temporal_quantizer = LanguageCodebookQuantizer(config, config.temporal_codebook_size)
         self.mask_token = nn.Parameter(torch.empty(config.hidden_size))
         self.decoder_position = SweetPositionEmbedding(config)
+        self.spatial_unpooling = TokenMixing(config, config.num_spatial_queries, config.num_patches)
+        self.temporal_unpooling = TokenMixing(config, config.num_temporal_queries, tube_positions)
         self.decoder = nn.ModuleList(SweetTransformerLayer(config, cross_attention=True)
                                      for _ in range(config.num_decoder_layers))
         self.decoder_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
@@ -391,7 +417,7 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
 
     def temporal_parameters(self) -> list[nn.Parameter]:
         """Parameters of the temporal branch (the curriculum freezes them in image-only stages)."""
-        modules = (self.temporal_transformer, self.temporal_queries, self.temporal_quantizer)
+        modules = (self.temporal_transformer, self.temporal_queries, self.temporal_quantizer, self.temporal_unpooling)
         return [parameter for module in modules for parameter in module.parameters()]
 
     # -- checks -------------------------------------------------------------------------------------------------------
@@ -469,11 +495,17 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
 
     # -- decoder ------------------------------------------------------------------------------------------------------
     def _decode_latents(self, spatial_latents: torch.Tensor, temporal_latents: torch.Tensor | None) -> torch.Tensor:
-        """Latents -> pixels (batch, C, frames, H, W): one frame without temporal latents, `num_frames` with."""
+        """Latents -> pixels (batch, C, frames, H, W): one frame without temporal latents, `num_frames` with.
+
+        Mask tokens (one per patch and frame group) start from the spatial latents unpooled to every group (and the
+        temporal latents unpooled to the tube groups), then cross-attend to them."""
         batch = spatial_latents.shape[0]
         groups = 1 if temporal_latents is None else self.config.num_frame_groups
-        queries = (self.mask_token + self.decoder_position(groups)).flatten(0, 1)  # (groups * num_patches, hidden)
-        states = queries.unsqueeze(0).expand(batch, -1, -1)
+        unpooled = self.spatial_unpooling(spatial_latents).unsqueeze(1).expand(-1, groups, -1, -1)
+        if temporal_latents is not None:
+            tubes = self.temporal_unpooling(temporal_latents).view(batch, groups - 1, self.config.num_patches, -1)
+            unpooled = unpooled + torch.cat([torch.zeros_like(tubes[:, :1]), tubes], dim=1)
+        states = (self.mask_token + self.decoder_position(groups) + unpooled).flatten(1, 2)  # (batch, positions, hidden)
         for index, layer in enumerate(self.decoder):
             reads_temporal = temporal_latents is not None and index % 2 == 1
             states = layer(states, temporal_latents if reads_temporal else spatial_latents)
