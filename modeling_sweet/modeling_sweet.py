@@ -127,26 +127,31 @@ class TokenMixing(nn.Module):
     It gives the query tokens of the encoder and the mask tokens of the decoder a direct path to the tokens they
     read from the first step on; cross-attention alone must first learn *where* to look (its logits are a product of
     two small projections), and at CPU budgets it stays uniform: the tokenizer then reconstructs the mean image.
+    Initialised at random (std `initializer_range`); with `aligned_from`, output `aligned_from + i` also starts as a
+    copy of input `i` (the temporal branch has one token per tube position: its maps start as identities).
     `tokens`: (batch, input_length, hidden) -> (batch, output_length, hidden).
     """
 
-    def __init__(self, config: SweetTokenizerConfig, input_length: int, output_length: int):
+    def __init__(self, config: SweetTokenizerConfig, input_length: int, output_length: int,
+                 aligned_from: int | None = None):
         super().__init__()
+        self.aligned_from = aligned_from
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mixing = nn.Linear(input_length, output_length)
+        self.weight = nn.Parameter(torch.empty(output_length, input_length))
+        self.bias = nn.Parameter(torch.empty(output_length, 1))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.mixing(self.norm(tokens).transpose(1, 2)).transpose(1, 2)
+        return torch.einsum("oi,bih->boh", self.weight, self.norm(tokens)) + self.bias
 
 
 class QueryTransformer(nn.Module):
     """Learned queries that start from a token mixing of the context, then self-attend and cross-attend to it.
     `context`: (batch, context_length, hidden) -> (batch, num_queries, hidden)."""
 
-    def __init__(self, config: SweetTokenizerConfig, num_queries: int, context_length: int):
+    def __init__(self, config: SweetTokenizerConfig, num_queries: int, context_length: int, aligned: bool = False):
         super().__init__()
         self.queries = nn.Parameter(torch.empty(num_queries, config.hidden_size))
-        self.pooling = TokenMixing(config, context_length, num_queries)
+        self.pooling = TokenMixing(config, context_length, num_queries, aligned_from=0 if aligned else None)
         self.layers = nn.ModuleList(SweetTransformerLayer(config, cross_attention=True)
                                     for _ in range(config.num_query_layers))
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
@@ -356,6 +361,13 @@ class SweetTokenizerPreTrainedModel(PreTrainedModel):
         elif isinstance(module, SweetPositionEmbedding):
             init.normal_(module.spatial, std=std)
             init.normal_(module.group, std=std)
+        elif isinstance(module, TokenMixing):
+            weight = torch.randn_like(module.weight) * std
+            if module.aligned_from is not None:
+                outputs, inputs = weight.shape
+                weight[module.aligned_from : module.aligned_from + inputs] += torch.eye(inputs)[: outputs - module.aligned_from]
+            init.copy_(module.weight, weight)
+            init.zeros_(module.bias)
         elif isinstance(module, SweetTokenizerModel):
             init.normal_(module.mask_token, std=std)
         elif isinstance(module, LanguageCodebookQuantizer):
@@ -377,13 +389,16 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         self.spatial_queries = QueryTransformer(config, config.num_spatial_queries, config.num_patches)
         self.temporal_transformer = nn.ModuleList(SweetTransformerLayer(config) for _ in range(config.num_temporal_layers))
         tube_positions = (config.num_frame_groups - 1) * config.num_patches
-        self.temporal_queries = QueryTransformer(config, config.num_temporal_queries, tube_positions)
+        self.temporal_queries = QueryTransformer(config, config.num_temporal_queries, tube_positions,
+                                                 aligned=config.num_temporal_queries == tube_positions)
         self.spatial_quantizer = LanguageCodebookQuantizer(config, config.spatial_codebook_size)
         self.temporal_quantizer = LanguageCodebookQuantizer(config, config.temporal_codebook_size)
         self.mask_token = nn.Parameter(torch.empty(config.hidden_size))
         self.decoder_position = SweetPositionEmbedding(config)
         self.spatial_unpooling = TokenMixing(config, config.num_spatial_queries, config.num_patches)
-        self.temporal_unpooling = TokenMixing(config, config.num_temporal_queries, tube_positions)
+        self.temporal_unpooling = TokenMixing(
+            config, config.num_temporal_queries, config.num_frame_groups * config.num_patches,
+            aligned_from=config.num_patches if config.num_temporal_queries == tube_positions else None)
         self.decoder = nn.ModuleList(SweetTransformerLayer(config, cross_attention=True)
                                      for _ in range(config.num_decoder_layers))
         self.decoder_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
@@ -497,14 +512,13 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
     def _decode_latents(self, spatial_latents: torch.Tensor, temporal_latents: torch.Tensor | None) -> torch.Tensor:
         """Latents -> pixels (batch, C, frames, H, W): one frame without temporal latents, `num_frames` with.
 
-        Mask tokens (one per patch and frame group) start from the spatial latents unpooled to every group (and the
-        temporal latents unpooled to the tube groups), then cross-attend to them."""
+        Mask tokens (one per patch and frame group) start from the spatial latents unpooled to every group plus the
+        temporal latents unpooled to every group, then cross-attend to them."""
         batch = spatial_latents.shape[0]
         groups = 1 if temporal_latents is None else self.config.num_frame_groups
         unpooled = self.spatial_unpooling(spatial_latents).unsqueeze(1).expand(-1, groups, -1, -1)
         if temporal_latents is not None:
-            tubes = self.temporal_unpooling(temporal_latents).view(batch, groups - 1, self.config.num_patches, -1)
-            unpooled = unpooled + torch.cat([torch.zeros_like(tubes[:, :1]), tubes], dim=1)
+            unpooled = unpooled + self.temporal_unpooling(temporal_latents).view(batch, groups, self.config.num_patches, -1)
         states = (self.mask_token + self.decoder_position(groups) + unpooled).flatten(1, 2)  # (batch, positions, hidden)
         for index, layer in enumerate(self.decoder):
             reads_temporal = temporal_latents is not None and index % 2 == 1
