@@ -53,17 +53,25 @@ class SweetTokenizerEncoderOutput(ModelOutput):
 class SweetTokenizerOutput(ModelOutput):
     r"""
     loss (`torch.FloatTensor` of shape `()`): `reconstruction_loss + vq_loss_weight * vq_loss` (when `return_loss`).
-    reconstruction (`torch.FloatTensor`): decoded pixels, shaped like the input.
-    spatial_ids, temporal_ids, vq_loss: as in `SweetTokenizerEncoderOutput`.
+    reconstruction (`torch.FloatTensor`): decoded pixels, shaped like `pixel_values`.
+    spatial_ids, temporal_ids: as in `SweetTokenizerEncoderOutput`, for `pixel_values`.
+    reconstruction_videos (`torch.FloatTensor` of shape `(batch_videos, C, num_frames, H, W)`): decoded
+        `pixel_values_videos`; `video_spatial_ids`, `video_temporal_ids`: their ids.
     reconstruction_loss (`torch.FloatTensor` of shape `()`): the configured L1 / L2 (+ perceptual) pixel loss.
+    vq_loss (`torch.FloatTensor` of shape `()`): VQ loss of both branches.
     generator_loss, discriminator_loss (`torch.FloatTensor` of shape `()`): hinge GAN losses, once the discriminator
         is on (`loss` adds `discriminator_weight * generator_loss + discriminator_loss`).
+    With both `pixel_values` and `pixel_values_videos`, every loss is the mean of the two parts' losses weighted by
+    their number of items.
     """
 
     loss: torch.FloatTensor | None = None
     reconstruction: torch.FloatTensor | None = None
     spatial_ids: torch.LongTensor | None = None
     temporal_ids: torch.LongTensor | None = None
+    reconstruction_videos: torch.FloatTensor | None = None
+    video_spatial_ids: torch.LongTensor | None = None
+    video_temporal_ids: torch.LongTensor | None = None
     reconstruction_loss: torch.FloatTensor | None = None
     vq_loss: torch.FloatTensor | None = None
     generator_loss: torch.FloatTensor | None = None
@@ -548,11 +556,39 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         return [words[i] for i in ids.reshape(-1).tolist()] if ids.dim() <= 1 else [
             self.ids_to_words(row, branch) for row in ids]
 
-    def forward(self, pixel_values: torch.Tensor, return_loss: bool = True, **kwargs) -> SweetTokenizerOutput:
+    def forward(self, pixel_values: torch.Tensor | None = None, pixel_values_videos: torch.Tensor | None = None,
+                return_loss: bool = True, **kwargs) -> SweetTokenizerOutput:
         r"""
-        pixel_values (`torch.FloatTensor`): images (batch, C, H, W) or clips (batch, C, num_frames, H, W).
+        pixel_values (`torch.FloatTensor`, *optional*): images (batch, C, H, W) or clips (batch, C, num_frames, H, W).
+        pixel_values_videos (`torch.FloatTensor`, *optional*): clips (batch_videos, C, num_frames, H, W), so that one
+            training batch can hold images and clips, each decoded as what it is (`SweetCurriculumCollator` with
+            media "both").
         return_loss (`bool`, *optional*, defaults to `True`): compute reconstruction + VQ loss.
         """
+        if pixel_values is None and pixel_values_videos is None:
+            raise ValueError("SweetTokenizerModel needs pixel_values, pixel_values_videos or both")
+        if pixel_values_videos is not None and pixel_values_videos.dim() != 5:
+            raise ValueError("pixel_values_videos must be (batch, channels, frames, height, width), got shape "
+                             f"{tuple(pixel_values_videos.shape)}")
+        parts = {name: self._forward_part(pixels, return_loss) for name, pixels in
+                 (("images", pixel_values), ("videos", pixel_values_videos)) if pixels is not None}
+        images, videos = parts.get("images", {}), parts.get("videos", {})
+        losses = {}
+        if return_loss:
+            items = {name: len(pixels) for name, pixels in (("images", pixel_values), ("videos", pixel_values_videos))
+                     if pixels is not None}
+            for key in ("loss", "reconstruction_loss", "vq_loss", "generator_loss", "discriminator_loss"):
+                if all(part[key] is not None for part in parts.values()):
+                    losses[key] = sum(parts[name][key] * count for name, count in items.items()) / sum(items.values())
+        return SweetTokenizerOutput(
+            **losses,
+            reconstruction=images.get("reconstruction"), spatial_ids=images.get("spatial_ids"),
+            temporal_ids=images.get("temporal_ids"), reconstruction_videos=videos.get("reconstruction"),
+            video_spatial_ids=videos.get("spatial_ids"), video_temporal_ids=videos.get("temporal_ids"),
+        )
+
+    def _forward_part(self, pixel_values: torch.Tensor, return_loss: bool) -> dict:
+        """Encode, decode and (optionally) score one tensor of images or clips."""
         encoded = self.encode(pixel_values)
         video = self._decode_latents(encoded.spatial_latents, encoded.temporal_latents)
         reconstruction = video[:, :, 0] if pixel_values.dim() == 4 else video
@@ -563,10 +599,9 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
             if self.discriminator is not None and self.adversarial:
                 generator_loss, discriminator_loss = self.discriminator.losses(reconstruction, pixel_values)
                 loss = loss + self.config.discriminator_weight * generator_loss + discriminator_loss
-        return SweetTokenizerOutput(loss=loss, reconstruction=reconstruction, spatial_ids=encoded.spatial_ids,
-                                    temporal_ids=encoded.temporal_ids, reconstruction_loss=reconstruction_loss,
-                                    vq_loss=encoded.vq_loss, generator_loss=generator_loss,
-                                    discriminator_loss=discriminator_loss)
+        return dict(loss=loss, reconstruction=reconstruction, spatial_ids=encoded.spatial_ids,
+                    temporal_ids=encoded.temporal_ids, reconstruction_loss=reconstruction_loss,
+                    vq_loss=encoded.vq_loss, generator_loss=generator_loss, discriminator_loss=discriminator_loss)
 
     def _reconstruction_loss(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         kind = self.config.reconstruction_loss

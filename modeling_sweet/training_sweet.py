@@ -7,8 +7,8 @@ everything on clips. Each stage is a dict in `config.curriculum`:
     {"name": str, "start_step": int, "quantize": bool, "train_temporal": bool, "media": "images" | "videos" | "both"}
 
 `media` steers `SweetCurriculumCollator`: "images" feeds the first frame of every item (an image is a one-frame clip),
-"videos" feeds clips (a still image becomes a static clip), "both" feeds images when a batch holds only images and
-clips otherwise.
+"videos" feeds clips (a still image becomes a static clip), "both" feeds the images of a batch as images
+(`pixel_values`) and its clips as clips (`pixel_values_videos`), so each is trained as what it is.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from transformers import TrainerCallback
 from .configuration_sweet import CurriculumStage, parse_curriculum, stage_at
 
 class SweetCurriculumCollator:
-    """Stacks rows with a `pixel_values` entry, (C, H, W) images or (C, T, H, W) clips, as the current stage asks."""
+    """Stacks rows with a `pixel_values` entry, (C, H, W) images or (C, T, H, W) clips, as the current stage asks:
+    `{"pixel_values": (batch, C, H, W)}` for "images", `{"pixel_values": (batch, C, T, H, W)}` for "videos", and for
+    "both" `pixel_values` (the images) and / or `pixel_values_videos` (the clips), whichever the batch holds."""
 
     def __init__(self, num_frames: int, media: str = "both"):
         self.num_frames = num_frames
@@ -38,12 +40,13 @@ class SweetCurriculumCollator:
         if bad:
             raise ValueError(f"row #{bad[0]} pixel_values has shape {tuple(pixels[bad[0]].shape)}; expected "
                              "(channels, height, width) or (channels, frames, height, width)")
-        all_images = all(p.dim() == 3 for p in pixels)
         if self.media == "images":
-            pixels = [p if p.dim() == 3 else p[:, 0] for p in pixels]
-        elif self.media == "videos" or not all_images:
-            pixels = [self._as_clip(p) for p in pixels]
-        return {"pixel_values": torch.stack(pixels)}
+            return {"pixel_values": torch.stack([p if p.dim() == 3 else p[:, 0] for p in pixels])}
+        if self.media == "videos":
+            return {"pixel_values": torch.stack([self._as_clip(p) for p in pixels])}
+        images, clips = [p for p in pixels if p.dim() == 3], [p for p in pixels if p.dim() == 4]
+        batch = {"pixel_values": torch.stack(images)} if images else {}
+        return {**batch, "pixel_values_videos": torch.stack(clips)} if clips else batch
 
 
 class SweetCurriculumCallback(TrainerCallback):

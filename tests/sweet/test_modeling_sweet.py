@@ -36,6 +36,32 @@ def test_forward_reconstruction_equals_decode_of_the_ids(word_model):
     assert outputs.loss > 0 and outputs.vq_loss > 0
 
 
+def test_images_and_videos_in_one_batch_weigh_items_equally(word_model):
+    word_model.eval()
+    pictures, video = images(3), clips(1)
+    with torch.no_grad():
+        joint = word_model(pixel_values=pictures, pixel_values_videos=video)
+        alone = word_model(pictures), word_model(pixel_values_videos=video)
+    expected = (3 * alone[0].loss + alone[1].loss) / 4
+    torch.testing.assert_close(joint.loss, expected)
+    assert joint.reconstruction.shape == pictures.shape and joint.reconstruction_videos.shape == video.shape
+    assert torch.equal(joint.video_temporal_ids, alone[1].video_temporal_ids) and alone[1].reconstruction is None
+    with pytest.raises(ValueError, match="needs pixel_values, pixel_values_videos or both"):
+        word_model()
+    with pytest.raises(ValueError, match="pixel_values_videos must be"):
+        word_model(pixel_values_videos=pictures)
+
+
+def test_token_mixing_of_the_temporal_branch_starts_as_identity(tiny_sweet_config):
+    config = tiny_sweet_config(num_temporal_queries=16)  # 16x16 pixels, 4x4 patches, 1 tube group: 16 positions
+    model = SweetTokenizerModel(config)
+    pooling, unpooling = model.temporal_queries.pooling.weight, model.temporal_unpooling.weight
+    assert pooling.shape == (16, 16) and unpooling.shape == (2 * 16, 16)
+    torch.testing.assert_close(torch.diagonal(pooling), torch.ones(16), atol=0.2, rtol=0)
+    torch.testing.assert_close(torch.diagonal(unpooling[16:]), torch.ones(16), atol=0.2, rtol=0)
+    assert unpooling[:16].abs().max() < 0.2  # the first frame group reads the temporal tokens through learning
+
+
 def test_ids_are_words_of_the_right_class(word_model):
     encoded = word_model.encode(clips())
     spatial = word_model.ids_to_words(encoded.spatial_ids, "spatial")

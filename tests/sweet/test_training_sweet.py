@@ -25,10 +25,12 @@ def test_collator_follows_the_media_of_the_stage():
     assert collator([{"pixel_values": image}, {"pixel_values": clip}])["pixel_values"].shape == (2, 3, 16, 16)
     collator.media = "both"
     assert collator([{"pixel_values": image}, {"pixel_values": image}])["pixel_values"].shape == (2, 3, 16, 16)
-    mixed = collator([{"pixel_values": image}, {"pixel_values": clip}])["pixel_values"]
-    assert mixed.shape == (2, 3, 5, 16, 16) and torch.equal(mixed[0, :, 3], mixed[0, :, 0])
+    mixed = collator([{"pixel_values": image}, {"pixel_values": clip}, {"pixel_values": image}])
+    assert mixed["pixel_values"].shape == (2, 3, 16, 16) and mixed["pixel_values_videos"].shape == (1, 3, 5, 16, 16)
+    assert set(collator([{"pixel_values": clip}])) == {"pixel_values_videos"}
     collator.media = "videos"
-    assert collator([{"pixel_values": image}])["pixel_values"].shape == (1, 3, 5, 16, 16)
+    static = collator([{"pixel_values": image}])["pixel_values"]
+    assert static.shape == (1, 3, 5, 16, 16) and torch.equal(static[0, :, 3], static[0, :, 0])
     with pytest.raises(ValueError, match="row #1 pixel_values has shape"):
         collator([{"pixel_values": image}, {"pixel_values": np.zeros((16, 16))}])
 
