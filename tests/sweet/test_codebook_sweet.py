@@ -9,6 +9,7 @@ from tokenizers.pre_tokenizers import WhitespaceSplit
 from transformers import GPT2Config, GPT2Model, PreTrainedTokenizerFast
 
 from modeling_sweet.codebook_sweet import (
+    FUNCTION_WORDS,
     SPATIAL_WORD_CLASSES,
     TEMPORAL_WORD_CLASSES,
     LanguageCodebook,
@@ -47,6 +48,14 @@ def test_temporal_codebook_is_verbs_and_adverbs(temporal):
     assert {"run", "quickly", "jump", "slowly"} <= set(temporal.words)
     assert "red" not in temporal.words
     assert all(word_classes_of(word) & {"VERB", "ADV"} for word in temporal.words)
+
+
+def test_function_words_are_left_out_unless_asked_for(minilm, spatial, temporal):
+    # lemminflect alone tags "he" / "this" as nouns and "can" / "would" as verbs.
+    assert not (FUNCTION_WORDS & set(spatial.words)) and not (FUNCTION_WORDS & set(temporal.words))
+    assert {"up", "down", "across"} <= set(temporal.words)  # direction words stay: they describe motion
+    everything = build_language_codebook(minilm, TEMPORAL_WORD_CLASSES, exclude_words=())
+    assert {"can", "would", "is"} <= set(everything.words)
 
 
 def test_words_are_whole_lowercase_unique_and_in_vocabulary_order(spatial, temporal):
