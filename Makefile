@@ -30,6 +30,7 @@ test: install
 
 bench: install
 	$(PY) benchmarks/bench_hsanet.py
+	$(PY) benchmarks/bench_sweet.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo_outputs
