@@ -1,0 +1,236 @@
+"""conversion/convert_molecule_gin_to_hsanet.py: key maps, exact tensor copies, clear errors, and the converted
+encoder against an independent re-implementation of MoleculeSTM's GIN forward."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import AutoModel
+
+import modeling_hsanet  # noqa: F401  (registers the Auto classes)
+from conversion.convert_molecule_gin_to_hsanet import (
+    ConversionBlockedError,
+    ConversionError,
+    convert,
+    featurizer_differences_from_ogb,
+    main,
+    moleculestm_rules,
+    ogb_reference_atom_row,
+    ogb_reference_bond_row,
+    parse_config_overrides,
+    pretrain_gnns_rules,
+)
+from modeling_hsanet.featurization_hsanet import FEATURE_SCHEMES, FeatureScheme
+
+HIDDEN, LAYERS = 32, 2
+SMALL = dict(num_attention_heads=2, num_query_tokens=4, mamba_d_state=4, fusion_intermediate_size=64,
+             num_motif_tokens=2)
+OGB = FEATURE_SCHEMES["ogb"]
+
+
+def random_state_dict(rules) -> dict[str, torch.Tensor]:
+    """Random tensors under the original key names, shaped as the key map expects."""
+    generator = torch.Generator().manual_seed(1)
+    state_dict = {}
+    for rule in rules:
+        for key, shape in zip(rule.sources, rule.shapes):
+            if key.endswith("num_batches_tracked"):
+                state_dict[key] = torch.tensor(7)
+            elif key.endswith("running_var"):
+                state_dict[key] = torch.rand(shape, generator=generator) + 0.5
+            else:
+                state_dict[key] = torch.randn(shape, generator=generator)
+    return state_dict
+
+
+def moleculestm_state_dict() -> dict[str, torch.Tensor]:
+    return random_state_dict(moleculestm_rules(HIDDEN, LAYERS, OGB.atom_vocabulary_sizes, OGB.bond_vocabulary_sizes))
+
+
+def as_gnn_graphpred(state_dict) -> dict[str, torch.Tensor]:
+    """What MoleculeSTM saves as molecule_model.pth: GNN_graphpred wrapping the GNN, with its graph-level head."""
+    wrapped = {f"molecule_node_model.{key}": value for key, value in state_dict.items()}
+    wrapped["graph_pred_linear.weight"] = torch.randn(1, HIDDEN)
+    wrapped["graph_pred_linear.bias"] = torch.randn(1)
+    return wrapped
+
+
+@pytest.fixture
+def save(tmp_path):
+    def write(state_dict, name="checkpoint.pth"):
+        path = tmp_path / name
+        torch.save(state_dict, path)
+        return path
+
+    return write
+
+
+def test_key_maps_use_the_original_names():
+    """Written from reading MoleculeSTM's molecule_gnn_model.py and pretrain-gnns' chem/model.py (layer 1 of 2)."""
+    moleculestm = {key for rule in moleculestm_rules(HIDDEN, LAYERS, OGB.atom_vocabulary_sizes,
+                                                     OGB.bond_vocabulary_sizes) for key in rule.sources}
+    bn = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+    assert {key for key in moleculestm if key.startswith("gnns.1.") or key.startswith("batch_norms.1.")} == {
+        "gnns.1.eps", "gnns.1.mlp.0.weight", "gnns.1.mlp.0.bias", "gnns.1.mlp.3.weight", "gnns.1.mlp.3.bias",
+        *(f"gnns.1.mlp.1.{name}" for name in bn), *(f"batch_norms.1.{name}" for name in bn),
+        *(f"gnns.1.bond_encoder.bond_embedding_list.{k}.weight" for k in range(3))}
+    assert {key for key in moleculestm if key.startswith("atom_encoder.")} == {
+        f"atom_encoder.atom_embedding_list.{k}.weight" for k in range(9)}
+    rules, unsourced = pretrain_gnns_rules(HIDDEN, LAYERS)
+    pretrain = {key for rule in rules for key in rule.sources}
+    assert {key for key in pretrain if not key.startswith(("gnns.0.", "batch_norms.0."))} == {
+        "x_embedding1.weight", "x_embedding2.weight", "gnns.1.mlp.0.weight", "gnns.1.mlp.0.bias",
+        "gnns.1.mlp.2.weight", "gnns.1.mlp.2.bias", "gnns.1.edge_embedding1.weight", "gnns.1.edge_embedding2.weight",
+        *(f"batch_norms.1.{name}" for name in bn)}
+    assert "encoder.convolutions.1.eps" in unsourced and "encoder.convolutions.1.nn.1.weight" in unsourced
+
+
+def test_every_converted_tensor_equals_its_source(save, tmp_path, capsys):
+    source = moleculestm_state_dict()
+    checkpoint = save(as_gnn_graphpred(source))
+    output = tmp_path / "hsanet"
+    overrides = ",".join(f"{key}={value}" for key, value in SMALL.items())
+    assert main(["--checkpoint", str(checkpoint), "--output", str(output), "--config-overrides", overrides]) == 0
+    printed = capsys.readouterr().out
+    assert "FRESHLY INITIALISED" in printed and "projector" in printed and "fusion" in printed
+    assert "molecule_node_model." in printed and "ignored graph_pred_linear.weight" in printed
+    assert (output / "model.safetensors").is_file()
+
+    model = AutoModel.from_pretrained(output)
+    assert type(model).__name__ == "HSANetModel"
+    assert (model.config.hidden_size, model.config.num_gnn_layers, model.config.num_query_tokens) == (HIDDEN, LAYERS, 4)
+    target = model.state_dict()
+    rules = moleculestm_rules(HIDDEN, LAYERS, OGB.atom_vocabulary_sizes, OGB.bond_vocabulary_sizes)
+    for rule in rules:
+        rows = 0
+        for key in rule.sources:  # a concatenated table: each source is a block of rows
+            block = source[key]
+            got = target[rule.target][rows:rows + block.shape[0]] if len(rule.sources) > 1 else target[rule.target]
+            assert torch.equal(got, block), f"{rule.target} <- {key}"
+            rows += block.shape[0] if block.dim() else 0
+        if len(rule.sources) > 1:
+            assert rows == target[rule.target].shape[0]
+    assert {rule.target for rule in rules} == {key for key in target if key.startswith("encoder.")}
+
+
+def reference_moleculestm_levels(sd, atom_features, edge_index, bond_features, num_layers):
+    """MoleculeSTM's GIN (eval mode) from its equations: OGB encoders sum one table per column; a layer is
+    MLP((1 + eps) x_i + sum_{j->i} relu(x_j + e_ji)), MLP = Linear, BatchNorm, ReLU, Linear; then BatchNorm, and
+    ReLU except after the last layer. Returns [atom embedding, layer 1, ..., layer L]."""
+    def batch_norm(x, prefix):
+        return F.batch_norm(x, sd[f"{prefix}.running_mean"], sd[f"{prefix}.running_var"], sd[f"{prefix}.weight"],
+                            sd[f"{prefix}.bias"], training=False, eps=1e-5)
+
+    h = sum(sd[f"atom_encoder.atom_embedding_list.{k}.weight"][atom_features[:, k]] for k in range(9))
+    levels = [h]
+    source, target = edge_index
+    for i in range(num_layers):
+        p = f"gnns.{i}"
+        e = sum(sd[f"{p}.bond_encoder.bond_embedding_list.{k}.weight"][bond_features[:, k]] for k in range(3))
+        aggregated = torch.zeros_like(h).index_add_(0, target, F.relu(h[source] + e))
+        z = F.linear((1 + sd[f"{p}.eps"]) * h + aggregated, sd[f"{p}.mlp.0.weight"], sd[f"{p}.mlp.0.bias"])
+        z = F.linear(F.relu(batch_norm(z, f"{p}.mlp.1")), sd[f"{p}.mlp.3.weight"], sd[f"{p}.mlp.3.bias"])
+        h = batch_norm(z, f"batch_norms.{i}")
+        h = F.relu(h) if i < num_layers - 1 else h
+        levels.append(h)
+    return levels
+
+
+def test_converted_encoder_matches_the_original_gin_forward(save, tmp_path, processor, cmet_smiles):
+    source = moleculestm_state_dict()
+    for i in range(LAYERS):
+        source[f"gnns.{i}.eps"] = torch.tensor([0.25 * (i + 1)])  # a trained, non-zero eps must be used
+    convert(save(source), tmp_path / "hsanet", SMALL)
+    model = AutoModel.from_pretrained(tmp_path / "hsanet").eval()
+    batch = processor(cmet_smiles[:6] + ["C/C=C/C(=O)[O-].[Na+]", "[NH4+]"])
+    with torch.no_grad():
+        levels = model.encoder(batch["atom_features"], batch["edge_index"], batch["bond_features"])
+        expected = reference_moleculestm_levels(source, batch["atom_features"], batch["edge_index"],
+                                                batch["bond_features"], LAYERS)
+    assert len(levels) == LAYERS + 1
+    for level, (got, want) in enumerate(zip(levels, expected)):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5, msg=lambda m: f"level {level}: {m}")
+
+
+def test_legacy_ogb_chirality_table_gets_a_misc_row(save, tmp_path):
+    source = moleculestm_state_dict()
+    key = "atom_encoder.atom_embedding_list.1.weight"
+    source[key] = source[key][:4].clone()  # ogb < 1.3.6: no "misc" chirality
+    summary = convert(save(source), tmp_path / "hsanet", SMALL)
+    assert any("no 'misc' chirality" in note for note in summary.notes)
+    table = AutoModel.from_pretrained(tmp_path / "hsanet").state_dict()["encoder.atom_embedding.embedding.weight"]
+    chirality = table[119:124]  # rows of column 1 follow the 119 atomic-number rows
+    assert torch.equal(chirality[:4], source[key]) and torch.equal(chirality[4], source[key][3])
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda sd: sd.pop("gnns.1.mlp.3.bias"), "missing keys (1): gnns.1.mlp.3.bias"),
+    (lambda sd: sd.update({"gnns.0.mlp.9.weight": torch.zeros(2)}), "unexpected keys (1): gnns.0.mlp.9.weight"),
+    (lambda sd: sd.update({"gnns.0.mlp.0.weight": torch.zeros(2 * HIDDEN, HIDDEN + 1)}),
+     f"gnns.0.mlp.0.weight: expected ({2 * HIDDEN}, {HIDDEN}), got ({2 * HIDDEN}, {HIDDEN + 1}) "
+     "(-> encoder.convolutions.0.nn.0.weight)"),
+    (lambda sd: sd.update({"atom_encoder.atom_embedding_list.0.weight": torch.zeros(120, HIDDEN)}),
+     "atom_encoder.atom_embedding_list.0.weight: expected (119, 32), got (120, 32)"),
+])
+def test_clear_errors_name_the_offending_key(save, tmp_path, damage, message):
+    source = moleculestm_state_dict()
+    damage(source)
+    with pytest.raises(ConversionError) as error:
+        convert(save(source), tmp_path / "hsanet", SMALL)
+    assert message in str(error.value)
+    assert not (tmp_path / "hsanet").exists()
+
+
+def test_other_errors(save, tmp_path, capsys):
+    source = moleculestm_state_dict()
+    checkpoint = save(source)
+    with pytest.raises(ConversionError, match="hidden_size=64 but the checkpoint has hidden_size=32"):
+        convert(checkpoint, tmp_path / "out", {**SMALL, "hidden_size": 64})
+    with pytest.raises(ConversionError, match="does not exist"):
+        convert(tmp_path / "nope.pth", tmp_path / "out")
+    with pytest.raises(ConversionError, match="cannot tell the checkpoint layout"):
+        convert(save({"encoder.weight": torch.zeros(2)}, "other.pth"), tmp_path / "out")
+    with pytest.raises(ConversionError, match="keys are those of moleculestm"):
+        convert(checkpoint, tmp_path / "out", SMALL, source_format="pretrain-gnns")
+    with pytest.raises(ConversionError, match="not key=value"):
+        parse_config_overrides("num_query_tokens")
+    assert parse_config_overrides('{"fusion": "mlp"}') == {"fusion": "mlp"}
+    assert parse_config_overrides("fusion=mlp,num_query_tokens=8,gnn_dropout=0.1") == {
+        "fusion": "mlp", "num_query_tokens": 8, "gnn_dropout": 0.1}
+    assert main(["--checkpoint", str(checkpoint), "--output", str(tmp_path / "out"),
+                 "--config-overrides", "num_attention_heads=5"]) == 1
+    assert "num_attention_heads" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_pretrain_gnns_checkpoint_is_mapped_but_blocked(save, tmp_path):
+    rules, _ = pretrain_gnns_rules(HIDDEN, LAYERS)
+    source = {f"gnn.{key}": value for key, value in random_state_dict(rules).items()}  # GNN_graphpred prefix
+    with pytest.raises(ConversionBlockedError) as error:
+        convert(save(source), tmp_path / "hsanet", SMALL)
+    text = str(error.value)
+    assert "no model was written" in text and "relu(x_j + e_ij)" in text and "self-loop" in text
+    if not any(len(s.atom_vocabulary_sizes) == 2 for s in FEATURE_SCHEMES.values()):
+        assert "no 2+2 scheme" in text
+    assert not (tmp_path / "hsanet").exists()
+    source.pop("gnn.gnns.1.edge_embedding2.weight")  # a broken file still gets the key errors first
+    with pytest.raises(ConversionError, match=r"missing keys \(1\): gnns.1.edge_embedding2.weight"):
+        convert(save(source), tmp_path / "hsanet", SMALL)
+
+
+def test_featurizer_check_against_ogb_rules():
+    def reference_scheme(damaged_column=None):
+        def atoms(mol):
+            rows = np.array([ogb_reference_atom_row(atom) for atom in mol.GetAtoms()])
+            if damaged_column is not None:
+                rows[:, damaged_column] = 0
+            return rows
+
+        def bonds(mol):
+            return np.array([ogb_reference_bond_row(bond) for bond in mol.GetBonds()]).reshape(-1, 3)
+
+        return FeatureScheme("reference", atoms, bonds, OGB.atom_vocabulary_sizes, OGB.bond_vocabulary_sizes)
+
+    assert featurizer_differences_from_ogb(reference_scheme()) == []
+    differences = featurizer_differences_from_ogb(reference_scheme(damaged_column=2))
+    assert len(differences) == 1 and differences[0].startswith("atom column 2 (degree)")
