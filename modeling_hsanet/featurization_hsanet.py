@@ -29,7 +29,7 @@ MISC = "misc"
 OGB_ATOM_VOCABULARIES: tuple[tuple, ...] = (
     tuple(range(1, 119)) + (MISC,),  # atomic number
     ("CHI_UNSPECIFIED", "CHI_TETRAHEDRAL_CW", "CHI_TETRAHEDRAL_CCW", "CHI_OTHER", MISC),  # chirality
-    tuple(range(11)) + (MISC,),  # heavy-atom degree
+    tuple(range(11)) + (MISC,),  # total degree (hydrogens included)
     tuple(range(-5, 6)) + (MISC,),  # formal charge
     tuple(range(9)) + (MISC,),  # total number of hydrogens
     tuple(range(5)) + (MISC,),  # radical electrons
@@ -63,7 +63,7 @@ def ogb_atom_features(mol: Chem.Mol) -> np.ndarray:
         (
             atom.GetAtomicNum(),
             str(atom.GetChiralTag()),
-            atom.GetDegree(),
+            atom.GetTotalDegree(),  # hydrogens included, as OGB
             atom.GetFormalCharge(),
             atom.GetTotalNumHs(),
             atom.GetNumRadicalElectrons(),

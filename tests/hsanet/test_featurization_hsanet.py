@@ -18,8 +18,10 @@ def in_structure_order(graph, values):
 
 def test_ogb_atom_and_bond_features_match_ogb_indices():
     graph = smiles_to_graph("CCO")
-    # carbon: atomic number 6 -> 5, unspecified chirality, degree 1, charge 0 -> 5, 3 H, no radical, SP3 -> 2
-    assert graph.atom_features[0].tolist() == [5, 0, 1, 5, 3, 0, 2, 0, 0]
+    # carbon: atomic number 6 -> 5, unspecified chirality, total degree 4 (hydrogens count, as OGB's
+    # GetTotalDegree), charge 0 -> 5, 3 H, no radical, SP3 -> 2
+    assert graph.atom_features[0].tolist() == [5, 0, 4, 5, 3, 0, 2, 0, 0]
+    assert graph.atom_features[:, 2].tolist() == [4, 4, 2]  # CH3, CH2, OH
     assert graph.atom_features[2, 0] == 7  # oxygen
     benzene = smiles_to_graph("c1ccccc1")
     assert benzene.bond_features.shape == (12, 3)
