@@ -159,7 +159,7 @@ def _hsanet_rows(text: str) -> dict[str, tuple[str, str]]:
     return rows
 
 
-def test_hsanet_card_numbers_match_readme_10_epoch_columns():
+def test_hsanet_card_numbers_match_the_readme_make_demo_columns():
     card_rows = _hsanet_rows(_section("hsanet.md", "Evaluation"))
     readme = (ROOT / "README.md").read_text()
     readme_rows = _hsanet_rows(readme[readme.index("### HSA-Net ("):readme.index("### SweetTokenizer (")])
