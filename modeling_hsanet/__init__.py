@@ -35,6 +35,12 @@ def _register() -> None:
     AutoModelForSequenceClassification.register(HSANetConfig, HSANetForMolecularPropertyPrediction, exist_ok=True)
     AutoFeatureExtractor.register(HSANetConfig, HSANetFeatureExtractor, exist_ok=True)
     AutoProcessor.register(HSANetConfig, HSANetProcessor, exist_ok=True)
+    # `save_pretrained` / `push_to_hub` also write the code and an `auto_map`, so a saved folder or Hub repo loads
+    # with `trust_remote_code=True` where this package is not installed (rdkit and torch_geometric still needed).
+    HSANetConfig.register_for_auto_class()
+    HSANetModel.register_for_auto_class("AutoModel")
+    HSANetForMolecularPropertyPrediction.register_for_auto_class("AutoModelForSequenceClassification")
+    HSANetFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
     PIPELINE_REGISTRY.register_pipeline(
         "molecular-property-prediction",
         pipeline_class=MolecularPropertyPredictionPipeline,

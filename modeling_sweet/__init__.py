@@ -37,6 +37,11 @@ def _register() -> None:
         video_processor_classes={"torchvision": SweetVideoProcessor, "pil": SweetVideoProcessor},
         exist_ok=True,
     )
+    # `save_pretrained` / `push_to_hub` also write the code and an `auto_map`, so a saved folder or Hub repo loads
+    # with `trust_remote_code=True` where this package is not installed.
+    SweetTokenizerConfig.register_for_auto_class()
+    SweetTokenizerModel.register_for_auto_class("AutoModel")
+    SweetImageProcessor.register_for_auto_class("AutoImageProcessor")
     PIPELINE_REGISTRY.register_pipeline("image-tokenization", pipeline_class=ImageTokenizationPipeline,
                                         pt_model=AutoModel, type="image")
     PIPELINE_REGISTRY.register_pipeline("video-tokenization", pipeline_class=VideoTokenizationPipeline,

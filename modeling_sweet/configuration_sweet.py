@@ -178,6 +178,16 @@ class SweetTokenizerConfig(PreTrainedConfig):
         super().__init__(**kwargs)
         self._validate()
 
+    def to_dict(self) -> dict:
+        output = super().to_dict()
+        # transformers' `custom_object_save` takes every class whose name contains "Tokenizer" for a (slow, fast)
+        # text-tokenizer pair and writes `auto_map` entries as pairs; SweetTokenizerConfig / SweetTokenizerModel are
+        # a config and a model: keep their entries plain, or `trust_remote_code` loading fails.
+        if output.get("auto_map"):
+            output["auto_map"] = {auto_class: reference[0] if isinstance(reference, (list, tuple)) else reference
+                                  for auto_class, reference in output["auto_map"].items()}
+        return output
+
     @property
     def grid_size(self) -> int:
         """Patches per side."""
