@@ -87,6 +87,11 @@ class SweetTokenizerConfig(PreTrainedConfig):
         language_embedding_dim (`int`, *optional*, defaults to 384): width of the language model's embeddings.
         commitment_cost (`float`, *optional*, defaults to 0.25): weight of the codebook term of the VQ loss
             `||sg(z_q) - z||^2 + commitment_cost * ||z_q - sg(z)||^2` (the authors' code).
+        entropy_loss_weight (`float`, *optional*, defaults to 0.0): weight of an entropy term added to the VQ loss in
+            training (MaskGIT / MAGVIT-v2 style: mean per-token entropy of the soft code assignment minus the entropy
+            of its batch average), which spreads tokens over more words; 0 is the authors' loss.
+        entropy_temperature (`float`, *optional*, defaults to 0.05): temperature of that soft assignment (a softmax
+            of the cosine similarities to the codes).
         vq_loss_weight (`float`, *optional*, defaults to 1.0): weight of the VQ loss in the total loss.
         reconstruction_loss (`str`, *optional*, defaults to `"l2"`): `"l1"`, `"l2"` or `"l1+l2"`.
         perceptual_loss_weight (`float`, *optional*, defaults to 0.0): weight of a perceptual (feature) loss; > 0 needs
@@ -131,6 +136,8 @@ class SweetTokenizerConfig(PreTrainedConfig):
         language_model_name_or_path: str | None = None,
         language_embedding_dim: int = 384,
         commitment_cost: float = 0.25,
+        entropy_loss_weight: float = 0.0,
+        entropy_temperature: float = 0.05,
         vq_loss_weight: float = 1.0,
         reconstruction_loss: str = "l2",
         perceptual_loss_weight: float = 0.0,
@@ -165,6 +172,8 @@ class SweetTokenizerConfig(PreTrainedConfig):
         self.language_model_name_or_path = language_model_name_or_path
         self.language_embedding_dim = language_embedding_dim
         self.commitment_cost = commitment_cost
+        self.entropy_loss_weight = entropy_loss_weight
+        self.entropy_temperature = entropy_temperature
         self.vq_loss_weight = vq_loss_weight
         self.reconstruction_loss = reconstruction_loss
         self.perceptual_loss_weight = perceptual_loss_weight
@@ -227,6 +236,8 @@ class SweetTokenizerConfig(PreTrainedConfig):
         require(self.hidden_size % self.num_attention_heads == 0, "hidden_size",
                 f"divisible by num_attention_heads={self.num_attention_heads}")
         require(self.commitment_cost >= 0, "commitment_cost", ">= 0")
+        require(self.entropy_loss_weight >= 0, "entropy_loss_weight", ">= 0")
+        require(self.entropy_temperature > 0, "entropy_temperature", "> 0")
         require(self.vq_loss_weight >= 0, "vq_loss_weight", ">= 0")
         require(self.reconstruction_loss in RECONSTRUCTION_LOSSES, "reconstruction_loss",
                 f"one of {RECONSTRUCTION_LOSSES}")

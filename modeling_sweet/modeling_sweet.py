@@ -249,6 +249,7 @@ class LanguageCodebookQuantizer(nn.Module):
     def __init__(self, config: SweetTokenizerConfig, codebook_size: int):
         super().__init__()
         self.commitment_cost = config.commitment_cost
+        self.entropy_loss_weight, self.entropy_temperature = config.entropy_loss_weight, config.entropy_temperature
         self.register_buffer("language_embeddings", torch.empty(codebook_size, config.language_embedding_dim))
         self.code_projection = nn.Linear(config.language_embedding_dim, config.codebook_dim)
         # No biases around the unit sphere: a bias shared by all tokens soon outweighs their differences.
@@ -268,13 +269,24 @@ class LanguageCodebookQuantizer(nn.Module):
         (batch, length) and the VQ loss; with `quantize=False` (continuous warm-up) latents skip the codebook."""
         latents = F.normalize(self.input_projection(tokens), dim=-1)
         codes = self.codes()
-        ids = (latents @ codes.T).argmax(dim=-1)
+        similarities = latents @ codes.T  # (batch, length, codebook_size) cosines
+        ids = similarities.argmax(dim=-1)
         if not quantize:
             return self.output_projection(latents), ids, latents.new_zeros(())
         quantized = codes[ids]
         vq_loss = F.mse_loss(latents, quantized.detach()) + self.commitment_cost * F.mse_loss(quantized, latents.detach())
+        if self.training and self.entropy_loss_weight > 0:
+            vq_loss = vq_loss + self.entropy_loss_weight * self._entropy_loss(similarities)
         straight_through = latents + (quantized - latents).detach()
         return self.output_projection(straight_through), ids, vq_loss
+
+    def _entropy_loss(self, similarities: torch.Tensor) -> torch.Tensor:
+        """Mean entropy of each token's soft code assignment minus the entropy of their average: low when every token
+        is sure of its code and the batch spreads over many codes. `similarities`: (batch, length, codebook_size)."""
+        probabilities = (similarities / self.entropy_temperature).flatten(0, 1).softmax(dim=-1)
+        per_token = -(probabilities * probabilities.clamp_min(1e-12).log()).sum(dim=-1).mean()
+        average = probabilities.mean(dim=0)
+        return per_token + (average * average.clamp_min(1e-12).log()).sum()
 
     def embed_ids(self, ids: torch.LongTensor) -> torch.Tensor:
         """Code ids (batch, length) -> decoder latents (batch, length, hidden)."""

@@ -1,5 +1,8 @@
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 from lemminflect import getAllLemmas
 from transformers import AutoConfig, AutoModel
 
@@ -80,6 +83,27 @@ def test_language_embeddings_are_the_frozen_lm_rows(word_model, minilm_path):
     ids = tokenizer.convert_tokens_to_ids(word_model.config.spatial_words)
     torch.testing.assert_close(word_model.spatial_quantizer.language_embeddings, embeddings[ids].detach())
     assert "language_embeddings" not in {name.split(".")[-1] for name, _ in word_model.named_parameters()}
+
+
+def test_entropy_term_is_a_training_only_part_of_the_vq_loss(tiny_sweet_config, minilm_path):
+    torch.manual_seed(0)
+    plain = SweetTokenizerModel.from_language_model(tiny_sweet_config(), minilm_path, max_words=64)
+    spread = SweetTokenizerModel.from_language_model(tiny_sweet_config(entropy_loss_weight=0.5), minilm_path,
+                                                     max_words=64)
+    spread.load_state_dict(plain.state_dict())
+    pictures = images(8)
+    plain.eval(), spread.eval()
+    torch.testing.assert_close(spread(pictures).vq_loss, plain(pictures).vq_loss)  # eval: the authors' loss
+    plain.train(), spread.train()
+    quantizer = spread.spatial_quantizer
+    similarities = F.normalize(quantizer.input_projection(spread.spatial_queries(
+        spread._encode_features(pictures.unsqueeze(2)).mean(dim=1))), dim=-1) @ quantizer.codes().T
+    entropy = quantizer._entropy_loss(similarities)
+    torch.testing.assert_close(spread(pictures).vq_loss, plain(pictures).vq_loss + 0.5 * entropy)
+    # per-token entropy and entropy of the average both lie in [0, log(codebook size)]
+    assert -math.log(64) - 1e-4 <= entropy.item() <= math.log(64) + 1e-4
+    with pytest.raises(ValueError, match="entropy_temperature"):
+        tiny_sweet_config(entropy_temperature=0)
 
 
 def test_straight_through_gradients_reach_the_encoder_and_embeddings_stay_frozen(word_model):
