@@ -39,7 +39,7 @@ CARDS = {
         arxiv="2508.08334",
     ),
     "sweet_tokenizer.md": dict(
-        license="mit",  # follows the authors' MIT-licensed code
+        license=PYPROJECT_LICENSE.lower(),  # our own code, under the package license (the authors' code is MIT)
         pipeline_tag=None,
         tags={"sweet-tokenizer", "image-tokenization", "video-tokenization"},
         tasks={"image-tokenization", "video-tokenization"},
