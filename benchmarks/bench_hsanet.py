@@ -422,17 +422,29 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and batches (smoke run)")
+def benchmark_parser(description: str, quick_help: str) -> argparse.ArgumentParser:
+    """The options every benchmark script takes: `--quick` and `--threads` (read with `parse_benchmark_args`)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--no-malloc-tuning", dest="malloc_tuning", action="store_false",
-                        help="keep glibc's malloc defaults (slower and noisier: page faults on every forward)")
+    return parser
+
+
+def parse_benchmark_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse the command line and apply `--threads`."""
     args = parser.parse_args()
     if args.threads is not None:
         if args.threads < 1:
             parser.error("--threads must be >= 1")
         torch.set_num_threads(args.threads)
+    return args
+
+
+def main() -> None:
+    parser = benchmark_parser(__doc__.splitlines()[0], "fewer repeats and batches (smoke run)")
+    parser.add_argument("--no-malloc-tuning", dest="malloc_tuning", action="store_false",
+                        help="keep glibc's malloc defaults (slower and noisier: page faults on every forward)")
+    args = parse_benchmark_args(parser)
     args.repeats = 3 if args.quick else 7
     args.cmet_batches = 1 if args.quick else 4
     args.size_batches = (1, 8)

@@ -16,7 +16,6 @@ Options: `--quick` (fewer repeats, for a smoke run), `--threads N` (torch intra-
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import os
 import platform
@@ -33,7 +32,15 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 from diffusers import VQModel  # noqa: E402
 
-from bench_hsanet import Timing, cpu_model, markdown_table, measure, ms  # noqa: E402
+from bench_hsanet import (  # noqa: E402
+    Timing,
+    benchmark_parser,
+    cpu_model,
+    markdown_table,
+    measure,
+    ms,
+    parse_benchmark_args,
+)
 from modeling_sweet import SweetTokenizerConfig, SweetTokenizerModel  # noqa: E402
 from run_sweet_demo import SWEET_CONFIG, VQ_CONFIG  # noqa: E402
 
@@ -201,14 +208,7 @@ def section_default_size(args, device: torch.device, number: int) -> None:
 # Main
 # ---------------------------------------------------------------------------------------------------------------------
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    args = parser.parse_args()
-    if args.threads is not None:
-        if args.threads < 1:
-            parser.error("--threads must be >= 1")
-        torch.set_num_threads(args.threads)
+    args = parse_benchmark_args(benchmark_parser(__doc__.splitlines()[0], "fewer repeats (smoke run)"))
     args.repeats = 3 if args.quick else 7
     args.size_repeats = 2 if args.quick else 3
     args.clip_repeats = 1 if args.quick else 2

@@ -409,8 +409,9 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         self.spatial_queries = QueryTransformer(config, config.num_spatial_queries, config.num_patches)
         self.temporal_transformer = nn.ModuleList(SweetTransformerLayer(config) for _ in range(config.num_temporal_layers))
         tube_positions = (config.num_frame_groups - 1) * config.num_patches
+        one_query_per_tube = config.num_temporal_queries == tube_positions  # the authors' layout: maps start as identities
         self.temporal_queries = QueryTransformer(config, config.num_temporal_queries, tube_positions,
-                                                 aligned=config.num_temporal_queries == tube_positions)
+                                                 aligned=one_query_per_tube)
         self.spatial_quantizer = LanguageCodebookQuantizer(config, config.spatial_codebook_size)
         self.temporal_quantizer = LanguageCodebookQuantizer(config, config.temporal_codebook_size)
         self.mask_token = nn.Parameter(torch.empty(config.hidden_size))
@@ -418,7 +419,7 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         self.spatial_unpooling = TokenMixing(config, config.num_spatial_queries, config.num_patches)
         self.temporal_unpooling = TokenMixing(
             config, config.num_temporal_queries, config.num_frame_groups * config.num_patches,
-            aligned_from=config.num_patches if config.num_temporal_queries == tube_positions else None)
+            aligned_from=config.num_patches if one_query_per_tube else None)
         self.decoder = nn.ModuleList(SweetTransformerLayer(config, cross_attention=True)
                                      for _ in range(config.num_decoder_layers))
         self.decoder_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
@@ -582,16 +583,16 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         if pixel_values_videos is not None and pixel_values_videos.dim() != 5:
             raise ValueError("pixel_values_videos must be (batch, channels, frames, height, width), got shape "
                              f"{tuple(pixel_values_videos.shape)}")
-        parts = {name: self._forward_part(pixels, return_loss) for name, pixels in
-                 (("images", pixel_values), ("videos", pixel_values_videos)) if pixels is not None}
+        inputs = {name: pixels for name, pixels in (("images", pixel_values), ("videos", pixel_values_videos))
+                  if pixels is not None}
+        parts = {name: self._forward_part(pixels, return_loss) for name, pixels in inputs.items()}
         images, videos = parts.get("images", {}), parts.get("videos", {})
         losses = {}
-        if return_loss:
-            items = {name: len(pixels) for name, pixels in (("images", pixel_values), ("videos", pixel_values_videos))
-                     if pixels is not None}
+        if return_loss:  # per-item mean over both parts
+            total = sum(len(pixels) for pixels in inputs.values())
             for key in ("loss", "reconstruction_loss", "vq_loss", "generator_loss", "discriminator_loss"):
                 if all(part[key] is not None for part in parts.values()):
-                    losses[key] = sum(parts[name][key] * count for name, count in items.items()) / sum(items.values())
+                    losses[key] = sum(parts[name][key] * len(inputs[name]) for name in parts) / total
         return SweetTokenizerOutput(
             **losses,
             reconstruction=images.get("reconstruction"), spatial_ids=images.get("spatial_ids"),
