@@ -18,6 +18,8 @@ from torch_geometric.nn import GINEConv
 from torch_geometric.utils import scatter
 from transformers import PreTrainedModel
 from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.mixtral.modeling_mixtral import load_balancing_loss_func
 from transformers.utils import ModelOutput
 
@@ -49,6 +51,13 @@ class HSANetModelOutput(ModelOutput):
         Router logits of the Source-Aware Fusion (`None` with `fusion="mlp"`).
     aux_loss (`torch.FloatTensor` of shape `()`):
         Load-balancing loss of the router (0 with `fusion="mlp"`).
+    hidden_states (`tuple(torch.FloatTensor)`, *optional*, with `output_hidden_states=True`):
+        The GIN levels (atom embedding, then every layer), each `(batch, max_atoms, hidden)`: atoms in the order of
+        the `atom_features` rows (the featurizer's canonical order), zeros at padding (`num_atoms` gives lengths).
+    attentions (`tuple(torch.FloatTensor)`, *optional*, with `output_attentions=True`):
+        Per level, the query attention of the projector each molecule used, `(batch, heads, num_query_tokens,
+        max_atoms)`, keys in that same atom order; then, with a motif branch, the motif queries' attention
+        `(batch, heads, num_motif_tokens, 1 + num_functional_groups)` (key 0 is the learned "no motif" key).
     """
 
     last_hidden_state: torch.FloatTensor | None = None
@@ -57,6 +66,8 @@ class HSANetModelOutput(ModelOutput):
     gate_logits: torch.FloatTensor | None = None
     router_logits: torch.FloatTensor | None = None
     aux_loss: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 @dataclass
@@ -68,7 +79,7 @@ class HSANetPropertyPredictionOutput(ModelOutput):
         Predicted values (regression) or class logits.
     pooler_output (`torch.FloatTensor` of shape `(batch, hidden)`):
         Molecule embedding.
-    projector_choices, gate_logits, router_logits, aux_loss:
+    projector_choices, gate_logits, router_logits, aux_loss, hidden_states, attentions:
         As in `HSANetModelOutput`.
     """
 
@@ -79,6 +90,8 @@ class HSANetPropertyPredictionOutput(ModelOutput):
     gate_logits: torch.FloatTensor | None = None
     router_logits: torch.FloatTensor | None = None
     aux_loss: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -88,12 +101,15 @@ class GraphBatchLayout:
     """Index maps between stacked atoms `(num_atoms_total, ...)` and right-padded sequences `(batch, max_atoms, ...)`.
 
     Atom `i` of molecule `b` sits at position `structure_rank[i]` of the forward sequence and at
-    `num_atoms[b] - 1 - structure_rank[i]` of the backward one, so each molecule is reversed over its own length.
+    `num_atoms[b] - 1 - structure_rank[i]` of the backward one, so each molecule is reversed over its own length;
+    `input_position` is its index within its molecule (the order of the `atom_features` rows).
     """
 
     def __init__(self, num_atoms: torch.LongTensor, structure_rank: torch.LongTensor):
         batch_size = num_atoms.shape[0]
         self.atom_batch = torch.repeat_interleave(torch.arange(batch_size, device=num_atoms.device), num_atoms)
+        self.input_position = torch.arange(self.atom_batch.shape[0], device=num_atoms.device) - (
+            num_atoms.cumsum(0) - num_atoms)[self.atom_batch]
         self.forward_position = structure_rank
         self.backward_position = num_atoms[self.atom_batch] - 1 - structure_rank
         self.batch_size = batch_size
@@ -109,6 +125,12 @@ class GraphBatchLayout:
     def from_dense(self, dense: torch.Tensor, position: torch.LongTensor) -> torch.Tensor:
         """`dense`: (batch, max_atoms, ...) -> (num_atoms_total, ...)."""
         return dense[self.atom_batch, position]
+
+    def keys_to_input_order(self, attention: torch.Tensor) -> torch.Tensor:
+        """Attention over the forward (structure-aware) sequence (batch, heads, queries, max_atoms) -> the same with
+        keys in input order."""
+        per_atom = self.from_dense(attention.permute(0, 3, 1, 2), self.forward_position)  # (atoms, heads, queries)
+        return self.to_dense(per_atom, self.input_position).permute(0, 2, 3, 1)
 
     def mean_per_molecule(self, values: torch.Tensor) -> torch.Tensor:
         """`values`: (num_atoms_total, hidden) -> (batch, hidden)."""
@@ -184,16 +206,36 @@ class HSANetGINEncoder(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------------
 # Projectors
 # ---------------------------------------------------------------------------------------------------------------------
+def eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
+    """softmax(q k^T * scaling) v with a boolean mask (True = attend), returning the weights too.
+
+    `query`: (batch, heads, queries, head_dim); `key`, `value`: (batch, heads, keys, head_dim); `attention_mask`:
+    broadcastable to (batch, heads, queries, keys). Returns the output (batch, queries, heads, head_dim) and the
+    weights (batch, heads, queries, keys), as transformers' attention functions.
+    """
+    scores = torch.matmul(query, key.transpose(-1, -2)) * scaling
+    scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+    weights = F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    weights = F.dropout(weights, p=dropout, training=module.training)
+    return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
+
+
 class QueryCrossAttention(nn.Module):
     """Learned queries cross-attend to a padded set of keys (Q-Former/resampler style), then a feed-forward block.
 
-    Padding keys are masked out, so a molecule never attends to another molecule's atoms or to padding.
+    Padding keys are masked out, so a molecule never attends to another molecule's atoms or to padding. The attention
+    function follows `config._attn_implementation` ("sdpa" by default, "eager" as the reference); a call that asks
+    for the attention weights runs eager.
     """
+
+    is_causal = False
 
     def __init__(self, config: HSANetConfig, num_queries: int):
         super().__init__()
         hidden = config.hidden_size
+        self.config = config
         self.num_heads = config.num_attention_heads
+        self.scaling = (hidden // self.num_heads) ** -0.5
         self.queries = nn.Parameter(torch.empty(num_queries, hidden))
         self.key_norm = nn.LayerNorm(hidden)
         self.q_proj = nn.Linear(hidden, hidden)
@@ -207,31 +249,38 @@ class QueryCrossAttention(nn.Module):
         batch, length, hidden = states.shape
         return states.view(batch, length, self.num_heads, hidden // self.num_heads).transpose(1, 2)
 
-    def forward(self, keys: torch.Tensor, key_mask: torch.BoolTensor) -> torch.Tensor:
-        """`keys`: (batch, num_keys, hidden); `key_mask`: (batch, num_keys), True = real. Returns (batch, Q, hidden)."""
+    def forward(self, keys: torch.Tensor, key_mask: torch.BoolTensor, output_attentions: bool = False):
+        """`keys`: (batch, num_keys, hidden); `key_mask`: (batch, num_keys), True = real. Returns tokens
+        (batch, Q, hidden) and, with `output_attentions`, the weights (batch, heads, Q, num_keys), else None."""
         batch = keys.shape[0]
         keys = self.key_norm(keys)
         queries = self.queries.unsqueeze(0).expand(batch, -1, -1)
-        attended = F.scaled_dot_product_attention(
+        implementation = "eager" if output_attentions else self.config._attn_implementation
+        attention = eager_attention_forward if implementation in (None, "eager") else ALL_ATTENTION_FUNCTIONS[
+            implementation]
+        attended, weights = attention(
+            self,
             self._split_heads(self.q_proj(queries)),
             self._split_heads(self.k_proj(keys)),
             self._split_heads(self.v_proj(keys)),
-            attn_mask=key_mask[:, None, None, :],
+            key_mask[:, None, None, :],
+            scaling=self.scaling,
         )
-        tokens = queries + self.o_proj(attended.transpose(1, 2).flatten(2))
-        return tokens + self.ffn(self.ffn_norm(tokens))
+        tokens = queries + self.o_proj(attended.flatten(2))
+        return tokens + self.ffn(self.ffn_norm(tokens)), weights
 
 
-class CrossAttentionProjector(nn.Module):
+class CrossAttentionProjector(GradientCheckpointingLayer):
     """E_attn: `num_query_tokens` learned queries attend over the atoms of each molecule."""
 
     def __init__(self, config: HSANetConfig):
         super().__init__()
         self.pool = QueryCrossAttention(config, config.num_query_tokens)
 
-    def forward(self, node_states: torch.Tensor, layout: GraphBatchLayout) -> torch.Tensor:
-        """`node_states`: (num_atoms_total, hidden) -> (batch, num_query_tokens, hidden)."""
-        return self.pool(layout.to_dense(node_states, layout.forward_position), layout.mask)
+    def forward(self, node_states: torch.Tensor, layout: GraphBatchLayout, output_attentions: bool = False):
+        """`node_states`: (num_atoms_total, hidden) -> tokens (batch, num_query_tokens, hidden) and the attention over
+        the forward sequence (batch, heads, num_query_tokens, max_atoms) with `output_attentions`, else None."""
+        return self.pool(layout.to_dense(node_states, layout.forward_position), layout.mask, output_attentions)
 
 
 def _linear_recurrence(decay: torch.Tensor, drive: torch.Tensor) -> torch.Tensor:
@@ -269,12 +318,20 @@ def selective_scan(u, delta, A, B, C, D):
 
 
 def selective_scan_pytorch(u, delta, A, B, C, D):
-    """Pure-PyTorch `selective_scan` (same arguments and result), vectorised over positions."""
-    delta_t = delta.transpose(1, 2).unsqueeze(-1)  # (batch, length, inner, 1)
-    decay = torch.exp(delta_t * A)  # (batch, length, inner, state)
-    drive = delta_t * u.transpose(1, 2).unsqueeze(-1) * B.transpose(1, 2).unsqueeze(2)
-    states = _linear_recurrence(decay, drive)
-    return torch.einsum("blen,bnl->bel", states, C) + D[:, None] * u
+    """Pure-PyTorch `selective_scan` (same arguments and result), vectorised over positions.
+
+    Like mamba_ssm's kernel it computes in float32 (autocast off) and returns `y` in `u`'s dtype, so bf16 / fp16
+    models and autocast keep a float32 state.
+    """
+    dtype = u.dtype
+    with torch.autocast(u.device.type, enabled=False):
+        u, delta, A, B, C, D = (tensor.float() for tensor in (u, delta, A, B, C, D))
+        delta_t = delta.transpose(1, 2).unsqueeze(-1)  # (batch, length, inner, 1)
+        decay = torch.exp(delta_t * A)  # (batch, length, inner, state)
+        drive = delta_t * u.transpose(1, 2).unsqueeze(-1) * B.transpose(1, 2).unsqueeze(2)
+        states = _linear_recurrence(decay, drive)
+        y = torch.einsum("blen,bnl->bel", states, C) + D[:, None] * u
+    return y.to(dtype)
 
 
 class StructureAwareSelectiveScan(nn.Module):
@@ -311,7 +368,7 @@ class StructureAwareSelectiveScan(nn.Module):
         return self.out_proj(y.transpose(1, 2) * F.silu(gate))
 
 
-class GraphMambaProjector(nn.Module):
+class GraphMambaProjector(GradientCheckpointingLayer):
     """E_mamba: structure-aware bidirectional Graph-Mamba, reduced to `num_query_tokens` tokens.
 
     1. Adjacency: each atom adds a projection of the mean of its bonded neighbours (one message-passing step, as the
@@ -331,8 +388,10 @@ class GraphMambaProjector(nn.Module):
         self.backward_scan = StructureAwareSelectiveScan(config)
         self.pool = QueryCrossAttention(config, config.num_query_tokens)
 
-    def forward(self, node_states, layout: GraphBatchLayout, edge_index, distance_to_previous, distance_to_next):
-        """`node_states`: (num_atoms_total, hidden) -> (batch, num_query_tokens, hidden)."""
+    def forward(self, node_states, layout: GraphBatchLayout, edge_index, distance_to_previous, distance_to_next,
+                output_attentions: bool = False):
+        """`node_states`: (num_atoms_total, hidden) -> tokens (batch, num_query_tokens, hidden) and, with
+        `output_attentions`, the pooling attention over the forward sequence (else None)."""
         source, target = edge_index
         neighbours = scatter(node_states[source], target, dim=0, dim_size=node_states.shape[0], reduce="mean")
         states = self.norm(node_states + self.neighbour_proj(neighbours))
@@ -343,7 +402,7 @@ class GraphMambaProjector(nn.Module):
         ):
             output = scan(layout.to_dense(states, position), layout.to_dense(distance, position))
             scanned = scanned + layout.from_dense(output, position)
-        return self.pool(layout.to_dense(scanned, layout.forward_position), layout.mask)
+        return self.pool(layout.to_dense(scanned, layout.forward_position), layout.mask, output_attentions)
 
 
 class HierarchicalAdaptiveProjector(nn.Module):
@@ -364,36 +423,45 @@ class HierarchicalAdaptiveProjector(nn.Module):
         self.graph_mamba = nn.ModuleList(GraphMambaProjector(config) for _ in levels) if uses_mamba else None
         self.gates = nn.ModuleList(nn.Linear(config.hidden_size, 2) for _ in levels) if self.mode == "adaptive" else None
 
-    def _project_level(self, level: int, node_states, layout, structure) -> tuple[torch.Tensor, ...]:
-        """Returns tokens (batch, Q, hidden), gate logits (batch, 2) (None when forced) and choices (batch,)."""
-        projectors = (lambda: self.cross_attention[level](node_states, layout),
-                      lambda: self.graph_mamba[level](node_states, layout, **structure))
+    def _project_level(self, level: int, node_states, layout, structure, output_attentions: bool):
+        """Returns tokens (batch, Q, hidden), the attention of the projector used (batch, heads, Q, max_atoms) with
+        `output_attentions` (else None), gate logits (batch, 2) (None when forced) and choices (batch,)."""
+        projectors = (lambda: self.cross_attention[level](node_states, layout, output_attentions=output_attentions),
+                      lambda: self.graph_mamba[level](node_states, layout, **structure,
+                                                      output_attentions=output_attentions))
         if self.mode != "adaptive":
             choice = CROSS_ATTENTION if self.mode == "cross_attention" else GRAPH_MAMBA
             choices = torch.full((layout.batch_size,), choice, device=node_states.device)
-            return projectors[choice](), None, choices
+            return *projectors[choice](), None, choices
         logits = self.gates[level](layout.mean_per_molecule(node_states))
         if self.training:
             weights = F.gumbel_softmax(logits, tau=self.temperature, hard=True)
         else:
             weights = F.one_hot(logits.argmax(-1), 2).to(logits.dtype)
-        tokens = 0
+        tokens = attention = 0
         for choice, project in enumerate(projectors):
             # Training runs both (the gate learns through the soft part of the straight-through weights); eval
             # skips a projector that no molecule of the batch picked.
             if self.training or bool(weights[:, choice].any()):
-                tokens = tokens + weights[:, choice, None, None] * project()
-        return tokens, logits, weights.argmax(-1)
+                projected, weights_of_choice = project()
+                tokens = tokens + weights[:, choice, None, None] * projected
+                if output_attentions:
+                    attention = attention + weights[:, choice, None, None, None] * weights_of_choice
+        return tokens, (attention if output_attentions else None), logits, weights.argmax(-1)
 
-    def forward(self, levels: list[torch.Tensor], layout: GraphBatchLayout, **structure):
-        """`levels`: num_levels x (num_atoms_total, hidden). Returns tokens (batch, num_levels * Q, hidden), gate
-        logits (batch, num_levels, 2) (None when a projector is forced) and choices (batch, num_levels)."""
-        tokens, logits, choices = zip(*(self._project_level(i, s, layout, structure) for i, s in enumerate(levels)))
+    def forward(self, levels: list[torch.Tensor], layout: GraphBatchLayout, output_attentions: bool = False,
+                **structure):
+        """`levels`: num_levels x (num_atoms_total, hidden). Returns tokens (batch, num_levels * Q, hidden), the
+        per-level attentions (keys in input order; None without `output_attentions`), gate logits
+        (batch, num_levels, 2) (None when a projector is forced) and choices (batch, num_levels)."""
+        tokens, attentions, logits, choices = zip(*(
+            self._project_level(i, s, layout, structure, output_attentions) for i, s in enumerate(levels)))
         gate_logits = torch.stack(logits, dim=1) if self.mode == "adaptive" else None
-        return torch.cat(tokens, dim=1), gate_logits, torch.stack(choices, dim=1)
+        attentions = tuple(layout.keys_to_input_order(a) for a in attentions) if output_attentions else None
+        return torch.cat(tokens, dim=1), attentions, gate_logits, torch.stack(choices, dim=1)
 
 
-class MotifProjector(nn.Module):
+class MotifProjector(GradientCheckpointingLayer):
     """Motif branch: queries attend over the functional groups present in the molecule.
 
     Each present group is a key `embedding[group] * log1p(count)`; a learned "no motif" key is always present so a
@@ -406,19 +474,21 @@ class MotifProjector(nn.Module):
         self.empty_key = nn.Parameter(torch.empty(1, config.hidden_size))
         self.pool = QueryCrossAttention(config, config.num_motif_tokens)
 
-    def forward(self, motif_counts: torch.Tensor) -> torch.Tensor:
-        """`motif_counts`: (batch, num_functional_groups) -> (batch, num_motif_tokens, hidden)."""
+    def forward(self, motif_counts: torch.Tensor, output_attentions: bool = False):
+        """`motif_counts`: (batch, num_functional_groups) -> tokens (batch, num_motif_tokens, hidden) and, with
+        `output_attentions`, the attention (batch, heads, num_motif_tokens, 1 + num_functional_groups), else None."""
         batch = motif_counts.shape[0]
-        keys = torch.log1p(motif_counts.float()).unsqueeze(-1) * self.group_embedding
+        weights = torch.log1p(motif_counts.float()).to(self.group_embedding.dtype)  # counts arrive as float32
+        keys = weights.unsqueeze(-1) * self.group_embedding
         keys = torch.cat([self.empty_key.expand(batch, 1, -1), keys], dim=1)
         mask = torch.cat([motif_counts.new_ones(batch, 1, dtype=torch.bool), motif_counts > 0], dim=1)
-        return self.pool(keys, mask)
+        return self.pool(keys, mask, output_attentions)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Fusion
 # ---------------------------------------------------------------------------------------------------------------------
-class SourceAwareFusion(nn.Module):
+class SourceAwareFusion(GradientCheckpointingLayer):
     """SAF: every token (tagged with a learned embedding of its source level) is routed to the top-k of N MLP experts.
 
     The experts' outputs are weighted by the renormalised router probabilities (Mixtral style) so the router also
@@ -441,11 +511,12 @@ class SourceAwareFusion(nn.Module):
         (batch, num_tokens, num_experts) and the load-balancing loss."""
         normed = self.norm(tokens)
         router_logits = self.router(normed)
-        top_probs, top_experts = router_logits.softmax(-1).topk(self.top_k, dim=-1)
-        weights = torch.zeros_like(router_logits).scatter(-1, top_experts, top_probs / top_probs.sum(-1, keepdim=True))
+        # Routing in float32 whatever the model or autocast dtype (softmax autocasts to float32, the logits do not).
+        top_probs, top_experts = router_logits.float().softmax(-1).topk(self.top_k, dim=-1)
+        weights = top_probs.new_zeros(router_logits.shape).scatter(-1, top_experts, top_probs / top_probs.sum(-1, keepdim=True))
         hidden = F.gelu(torch.einsum("bth,ehi->btei", normed, self.up_weight) + self.up_bias)
         expert_outputs = torch.einsum("btei,eih->bteh", hidden, self.down_weight) + self.down_bias
-        fused = tokens + torch.einsum("bte,bteh->bth", weights, expert_outputs)
+        fused = tokens + torch.einsum("bte,bteh->bth", weights.to(expert_outputs.dtype), expert_outputs)
         aux_loss = load_balancing_loss_func((router_logits.flatten(0, 1),), self.num_experts, self.top_k)
         return fused, router_logits, aux_loss
 
@@ -473,12 +544,35 @@ class HSANetPreTrainedModel(PreTrainedModel):
     base_model_prefix = "hsanet"
     main_input_name = "atom_features"
     accepts_loss_kwargs = False  # losses are plain batch means
+    _supports_sdpa = True
+    # Checkpointed: the projectors, the motif branch and the fusion. Not the GIN layers: recomputing a BatchNorm in
+    # train mode would update its running statistics twice.
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["HSANetGINEncoder", "CrossAttentionProjector", "GraphMambaProjector", "MotifProjector",
+                         "SourceAwareFusion"]
+
+    @property
+    def dummy_inputs(self) -> dict[str, torch.Tensor]:
+        """Two molecules of two and one atoms (all categorical features 0), a bond in both directions."""
+        config = self.config
+        return {
+            "atom_features": torch.zeros(3, len(config.atom_vocabulary_sizes), dtype=torch.long),
+            "edge_index": torch.tensor([[0, 1], [1, 0]]),
+            "bond_features": torch.zeros(2, len(config.bond_vocabulary_sizes), dtype=torch.long),
+            "num_atoms": torch.tensor([2, 1]),
+            "structure_rank": torch.tensor([0, 1, 0]),
+            "distance_to_previous": torch.tensor([0, 1, 0]),
+            "distance_to_next": torch.tensor([1, 0, 0]),
+            "motif_counts": torch.zeros(2, config.num_functional_groups),
+        }
 
     def _init_weights(self, module):
         super()._init_weights(module)
         std = self.config.initializer_range
         if isinstance(module, CategoricalFeatureEmbedding):
             module.reset_buffers()
+        elif isinstance(module, GINEConv) and not isinstance(module.eps, nn.Parameter):
+            init.constant_(module.eps, module.initial_eps)  # a persistent buffer torch_geometric fills in reset_parameters
         elif isinstance(module, QueryCrossAttention):
             init.normal_(module.queries, std=std)
         elif isinstance(module, MotifProjector):
@@ -553,8 +647,10 @@ class HSANetModel(HSANetPreTrainedModel):
         distance_to_previous: torch.LongTensor,
         distance_to_next: torch.LongTensor,
         motif_counts: torch.Tensor | None = None,
-        **kwargs,
-    ) -> HSANetModelOutput:
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> HSANetModelOutput | tuple:
         r"""
         atom_features (`torch.LongTensor` of shape `(num_atoms_total, num_atom_features)`): atoms of all molecules.
         edge_index (`torch.LongTensor` of shape `(2, num_edges_total)`): bonds (both directions), batch-global indices.
@@ -564,35 +660,55 @@ class HSANetModel(HSANetPreTrainedModel):
         distance_to_previous, distance_to_next (`torch.LongTensor` of shape `(num_atoms_total,)`): clipped graph
             distances to the neighbours in that order.
         motif_counts (`torch.FloatTensor` of shape `(batch, num_functional_groups)`): functional-group counts.
+        output_attentions, output_hidden_states, return_dict (`bool`, *optional*): as in transformers; default to
+            the config's values.
         """
+        config = self.config
+        output_attentions = config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        return_dict = config.return_dict if return_dict is None else return_dict
         _check_graph_batch(atom_features, edge_index, bond_features, num_atoms, structure_rank)
         layout = GraphBatchLayout(num_atoms, structure_rank)
         levels = self.encoder(atom_features, edge_index, bond_features)
-        structure = {"edge_index": edge_index, "distance_to_previous": distance_to_previous.clamp(max=self.config.max_scan_distance),
-                     "distance_to_next": distance_to_next.clamp(max=self.config.max_scan_distance)}
-        tokens, gate_logits, choices = self.projector(levels, layout, **structure)
+        structure = {"edge_index": edge_index, "distance_to_previous": distance_to_previous.clamp(max=config.max_scan_distance),
+                     "distance_to_next": distance_to_next.clamp(max=config.max_scan_distance)}
+        tokens, attentions, gate_logits, choices = self.projector(levels, layout, output_attentions, **structure)
         if self.motif_projector is not None:
             if motif_counts is None:
                 raise ValueError("`motif_counts` is required when config.num_motif_tokens > 0")
-            tokens = torch.cat([tokens, self.motif_projector(motif_counts)], dim=1)
+            motif_tokens, motif_attention = self.motif_projector(motif_counts, output_attentions=output_attentions)
+            tokens = torch.cat([tokens, motif_tokens], dim=1)
+            if output_attentions:
+                attentions = attentions + (motif_attention,)
         tokens = tokens + self.source_embedding(self._source_ids(tokens.device))
         fused, router_logits, aux_loss = self.fusion(tokens)
-        return HSANetModelOutput(
+        hidden_states = tuple(layout.to_dense(level, layout.input_position) for level in levels) if output_hidden_states else None
+        outputs = HSANetModelOutput(
             last_hidden_state=fused,
             pooler_output=fused.mean(dim=1),
             projector_choices=choices,
             gate_logits=gate_logits,
             router_logits=router_logits,
             aux_loss=aux_loss,
+            hidden_states=hidden_states,
+            attentions=attentions,
         )
+        return outputs if return_dict else outputs.to_tuple()
 
 
-def _problem_type(config: HSANetConfig, labels: torch.Tensor) -> str:
+def resolve_problem_type(config: HSANetConfig, labels: torch.Tensor | None = None) -> str:
+    """The one rule for a property head's problem type (transformers' `ForSequenceClassificationLoss` rule).
+
+    `config.problem_type` when set; else "regression" for one label; else integer labels mean
+    "single_label_classification" and float labels "multi_label_classification". Without labels (a pipeline serving
+    a model that never saw any) several labels read as "single_label_classification". The model writes the decision
+    back to `config.problem_type` the first time it sees labels, so a saved model is served as it was trained.
+    """
     if config.problem_type is not None:
         return config.problem_type
     if config.num_labels == 1:
         return "regression"
-    if labels.dtype in (torch.long, torch.int):
+    if labels is None or labels.dtype in (torch.long, torch.int):
         return "single_label_classification"
     return "multi_label_classification"
 
@@ -624,18 +740,39 @@ class HSANetForMolecularPropertyPrediction(HSANetPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
-    def forward(self, labels: torch.Tensor | None = None, **inputs) -> HSANetPropertyPredictionOutput:
+    def forward(
+        self,
+        atom_features: torch.LongTensor,
+        edge_index: torch.LongTensor,
+        bond_features: torch.LongTensor,
+        num_atoms: torch.LongTensor,
+        structure_rank: torch.LongTensor,
+        distance_to_previous: torch.LongTensor,
+        distance_to_next: torch.LongTensor,
+        motif_counts: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> HSANetPropertyPredictionOutput | tuple:
         r"""
         labels (`torch.Tensor` of shape `(batch,)` or `(batch, num_labels)`, *optional*): targets; NaN (or -100 for
-            single-label classes) marks a missing label. Other inputs: see `HSANetModel.forward`.
+            single-label classes) marks a missing label. The first labels seen decide `config.problem_type` when it
+            is unset (`resolve_problem_type`). Other inputs: see `HSANetModel.forward`.
         """
-        outputs = self.hsanet(**inputs)
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        outputs = self.hsanet(
+            atom_features, edge_index, bond_features, num_atoms, structure_rank, distance_to_previous,
+            distance_to_next, motif_counts, output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states, return_dict=True,
+        )
         logits = self.classifier(self.dropout(outputs.pooler_output))
         loss = None
         if labels is not None:
-            loss = molecular_property_loss(logits, labels, _problem_type(self.config, labels))
+            self.config.problem_type = resolve_problem_type(self.config, labels)
+            loss = molecular_property_loss(logits, labels, self.config.problem_type)
             loss = loss + self.config.router_aux_loss_coef * outputs.aux_loss
-        return HSANetPropertyPredictionOutput(
+        result = HSANetPropertyPredictionOutput(
             loss=loss,
             logits=logits,
             pooler_output=outputs.pooler_output,
@@ -643,7 +780,10 @@ class HSANetForMolecularPropertyPrediction(HSANetPreTrainedModel):
             gate_logits=outputs.gate_logits,
             router_logits=outputs.router_logits,
             aux_loss=outputs.aux_loss,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
         )
+        return result if return_dict else result.to_tuple()
 
 
 __all__ = [
@@ -654,6 +794,7 @@ __all__ = [
     "GraphMambaProjector",
     "HierarchicalAdaptiveProjector",
     "SourceAwareFusion",
+    "resolve_problem_type",
     "selective_scan",
     "selective_scan_pytorch",
 ]

@@ -3,8 +3,10 @@ import torch
 from rdkit import Chem
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
-from modeling_hsanet import HSANetConfig, HSANetForMolecularPropertyPrediction, HSANetModel
-from modeling_hsanet.modeling_hsanet import selective_scan, selective_scan_pytorch
+from modeling_hsanet import HSANetConfig, HSANetForMolecularPropertyPrediction, HSANetModel, HSANetProcessor
+from modeling_hsanet.modeling_hsanet import resolve_problem_type, selective_scan, selective_scan_pytorch
+from tests.common import ModelTesterMixin
+from tests.conftest import TINY
 
 
 def sequential_selective_scan(u, delta, A, B, C, D):
@@ -158,21 +160,6 @@ def test_inconsistent_batches_raise(tiny_config, processor):
         model(**{**batch, "atom_features": bad_features})
 
 
-def test_save_load_round_trip_through_auto_classes(tmp_path, tiny_config, processor):
-    model = HSANetForMolecularPropertyPrediction(tiny_config(num_labels=1)).eval()
-    model.save_pretrained(tmp_path)
-    assert (tmp_path / "model.safetensors").exists()
-    assert isinstance(AutoConfig.from_pretrained(tmp_path), HSANetConfig)
-    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
-    assert type(reloaded) is HSANetForMolecularPropertyPrediction
-    batch = processor(["CCO", "c1ccccc1O", "[Na+].[Cl-]"])
-    with torch.no_grad():
-        assert torch.equal(model(**batch).logits, reloaded(**batch).logits)
-        base = AutoModel.from_pretrained(tmp_path).eval()
-        assert type(base) is HSANetModel
-        assert torch.equal(base(**batch).pooler_output, model(**batch).pooler_output)
-
-
 def test_corrupted_checkpoint_raises(tmp_path, tiny_config):
     HSANetModel(tiny_config()).save_pretrained(tmp_path)
     weights = tmp_path / "model.safetensors"
@@ -185,3 +172,97 @@ def test_mismatched_config_raises(tmp_path, tiny_config):
     HSANetModel(tiny_config()).save_pretrained(tmp_path)
     with pytest.raises(Exception, match="ignore_mismatched_sizes"):
         AutoModel.from_pretrained(tmp_path, config=tiny_config(hidden_size=64))
+
+
+def test_routing_survives_an_autocast_that_keeps_softmax_in_float32(tiny_config, processor, monkeypatch):
+    """CUDA autocast runs softmax in float32 while the router's linear gives bf16 (CPU autocast keeps both bf16):
+    on an H200 that broke `SourceAwareFusion` with `scatter(): Expected self.dtype to be equal to src.dtype`."""
+    model = HSANetModel(tiny_config()).eval()
+    batch = processor(["CCO", "c1ccccc1O"])
+    with torch.no_grad():
+        reference = model(**batch).last_hidden_state
+        model.to(torch.bfloat16)
+        softmax = torch.Tensor.softmax
+        monkeypatch.setattr(torch.Tensor, "softmax", lambda self, dim: softmax(self, dim, dtype=torch.float32))
+        fused = model(**batch).last_hidden_state
+    assert fused.dtype == torch.bfloat16
+    torch.testing.assert_close(fused.float(), reference, atol=2e-2, rtol=0)
+
+
+def test_problem_type_is_decided_once_and_written_to_the_config(tiny_config, processor, tmp_path):
+    model = HSANetForMolecularPropertyPrediction(tiny_config(num_labels=2)).eval()
+    assert model.config.problem_type is None and resolve_problem_type(model.config) == "single_label_classification"
+    model(**processor(["CCO", "CCN"]), labels=torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    assert model.config.problem_type == "multi_label_classification"
+    model.save_pretrained(tmp_path)
+    assert AutoConfig.from_pretrained(tmp_path).problem_type == "multi_label_classification"
+    regression = HSANetForMolecularPropertyPrediction(tiny_config(num_labels=1)).eval()
+    regression(**processor(["CCO"]), labels=torch.tensor([0.5]))
+    assert regression.config.problem_type == "regression"
+    classes = HSANetForMolecularPropertyPrediction(tiny_config(num_labels=3)).eval()
+    classes(**processor(["CCO"]), labels=torch.tensor([2]))
+    assert classes.config.problem_type == "single_label_classification"
+
+
+def test_hidden_states_and_attentions_follow_the_atom_order_of_the_inputs(tiny_config, processor):
+    """The same molecule with its atom rows permuted: every per-atom output is permuted alike."""
+    model = HSANetModel(tiny_config(projector_mode="adaptive")).eval()
+    batch = dict(processor(["CC(=O)Nc1ccc(O)cc1"]))
+    permutation = torch.randperm(int(batch["num_atoms"][0]))  # new atom i = old atom permutation[i]
+    inverse = torch.argsort(permutation)
+    permuted = {**batch, "edge_index": inverse[batch["edge_index"]]}
+    for key in ("atom_features", "structure_rank", "distance_to_previous", "distance_to_next"):
+        permuted[key] = batch[key][permutation]
+    with torch.no_grad():
+        before = model(**batch, output_hidden_states=True, output_attentions=True)
+        after = model(**permuted, output_hidden_states=True, output_attentions=True)
+    torch.testing.assert_close(after.last_hidden_state, before.last_hidden_state, atol=1e-5, rtol=1e-5)
+    assert len(after.hidden_states) == model.config.num_levels
+    for old, new in zip(before.hidden_states, after.hidden_states):
+        torch.testing.assert_close(new[0], old[0, permutation], atol=1e-5, rtol=1e-5)
+    assert len(after.attentions) == model.config.num_levels + 1  # the last one is the motif branch's
+    for old, new in zip(before.attentions[:-1], after.attentions[:-1]):
+        torch.testing.assert_close(new, old[..., permutation], atol=1e-5, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The shared harness (tests/common.py) on both HSA-Net classes
+# ---------------------------------------------------------------------------------------------------------------------
+HARNESS_SMILES = ["CC(=O)Nc1ccc(O)cc1", "[Na+].[Cl-]", "c1ccc2ccccc2c1", "O=S(=O)(Nc1cccs1)c1ccc(Oc2ccccc2)cc1"]
+
+
+class HSANetTester(ModelTesterMixin):
+    def get_config(self):
+        return HSANetConfig(**TINY, num_labels=2, problem_type="multi_label_classification")
+
+    def get_inputs(self, indices=None):
+        indices = range(len(HARNESS_SMILES)) if indices is None else indices
+        return dict(HSANetProcessor()([HARNESS_SMILES[i] for i in indices]))
+
+    def comparable_items(self, outputs, reference):
+        # a level gate at a near tie (tiny random gates) may pick the other projector in low precision
+        return (outputs.projector_choices == reference.projector_choices).all(dim=1)
+
+
+class TestHSANetModelHarness(HSANetTester):
+    model_class = HSANetModel
+    auto_class = AutoModel
+    output_name = "last_hidden_state"
+    expected_slice = [-0.001069086, 0.01327531, 0.01571592, -0.04939011, 0.03274994, 0.04994961, -0.02039574, 0.0280204]
+
+    def training_loss(self, outputs):
+        return outputs.last_hidden_state.pow(2).mean() + outputs.aux_loss
+
+
+class TestHSANetForMolecularPropertyPredictionHarness(HSANetTester):
+    model_class = HSANetForMolecularPropertyPrediction
+    auto_class = AutoModelForSequenceClassification
+    output_name = "logits"
+    expected_slice = [-4.116184e-05, -0.003004631, -9.415951e-05, -0.001974019, -0.0004667671, -0.002893551,
+                      -1.71203e-05, -0.002541597]
+
+    def get_inputs(self, indices=None):
+        inputs = super().get_inputs(indices)
+        generator = torch.Generator().manual_seed(0)
+        inputs["labels"] = torch.randint(0, 2, (inputs["num_atoms"].shape[0], 2), generator=generator).float()
+        return inputs
