@@ -1,4 +1,5 @@
 # The two commands: `make demo` and `make test`. Both create .venv and install the package first.
+# `make quality` lints (ruff, configured in pyproject.toml); `make style` applies ruff's safe fixes.
 # On other machines override the torch requirement, e.g. `make test TORCH_SPEC="torch==2.6.0"`.
 PYTHON      ?= python3
 VENV        ?= .venv
@@ -11,14 +12,14 @@ export TRANSFORMERS_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test quality style bench clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -c constraints.txt -e ".[test,demo]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[test,demo,quality]"
 	touch $(STAMP)
 
 demo: install
@@ -27,6 +28,12 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q tests
+
+quality: install
+	$(PY) -m ruff check .
+
+style: install
+	$(PY) -m ruff check --fix .
 
 bench: install
 	$(PY) benchmarks/bench_hsanet.py
