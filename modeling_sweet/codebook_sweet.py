@@ -22,8 +22,8 @@ adverbs of place and direction ("up", "above", "across") stay: they describe lay
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import torch
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 from transformers import PreTrainedConfig
 
@@ -96,10 +96,12 @@ class SweetTokenizerConfig(PreTrainedConfig):
         reconstruction_loss (`str`, *optional*, defaults to `"l2"`): `"l1"`, `"l2"` or `"l1+l2"`.
         perceptual_loss_weight (`float`, *optional*, defaults to 0.0): weight of a perceptual (feature) loss; > 0 needs
             `perceptual_model_name_or_path`.
-        perceptual_model_name_or_path (`str`, *optional*): a transformers vision backbone (ResNet, ConvNeXt, ViT...) whose
-            weights are on this machine; loaded on the first forward that computes a loss, never saved with the model.
-        discriminator_start_step (`int`, *optional*): build a PatchGAN discriminator (hinge loss, applied per frame) and
-            switch its loss on from this training step (`SweetCurriculumCallback` tracks the step); `None` = no GAN.
+        perceptual_model_name_or_path (`str`, *optional*): a transformers vision backbone (ResNet, ConvNeXt, ViT...)
+            whose weights are on this machine; loaded on the first forward that computes a loss, never saved with the
+            model.
+        discriminator_start_step (`int`, *optional*): build a PatchGAN discriminator (hinge loss, applied per frame)
+            and switch its loss on from this training step (`SweetCurriculumCallback` tracks the step); `None` = no
+            GAN.
         discriminator_weight (`float`, *optional*, defaults to 0.01): weight of the generator's adversarial loss
             (0.01 as the authors).
         discriminator_channels (`int`, *optional*, defaults to 64): width of the discriminator's first layer.

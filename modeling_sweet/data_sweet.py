@@ -7,7 +7,7 @@ Everything is returned as float32 arrays in [0, 1], channels first: images (N, 3
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

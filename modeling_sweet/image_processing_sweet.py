@@ -15,7 +15,8 @@ so a batch is `pixel_values` `(batch, channels, height, width)` float32. The vid
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import PIL.Image
@@ -118,7 +119,9 @@ def _checked_dtype(array: np.ndarray, name: str) -> np.ndarray:
         if low < 0 or high > 255:
             raise ValueError(f"{name} has integer values in [{low}, {high}]; integer images must lie in [0, 255]")
         return np.ascontiguousarray(array, dtype=np.uint8)
-    raise ValueError(f"{name} has dtype {array.dtype}; expected uint8 (0-255), other integers in 0-255 or floats (0-1)")
+    raise ValueError(
+        f"{name} has dtype {array.dtype}; expected uint8 (0-255), other integers in 0-255 or floats (0-1)"
+    )
 
 
 def resize_array(array: np.ndarray, height: int, width: int, resample=PILImageResampling.BICUBIC) -> np.ndarray:
@@ -325,7 +328,9 @@ class SweetImageProcessor(SweetPixelDefaults, PilBackend):
         if values.ndim == 3:
             values = values[None]
         if values.ndim != 4:
-            raise ValueError(f"pixel_values has shape {tuple(values.shape)}; expected (batch, channels, height, width)")
+            raise ValueError(
+                f"pixel_values has shape {tuple(values.shape)}; expected (batch, channels, height, width)"
+            )
         return [pixel_values_to_image(image, self.image_mean, self.image_std) for image in values]
 
 

@@ -14,6 +14,9 @@ authors' v3 code (first frame + 4-frame tubes, temporal differences, temporal la
 
 from __future__ import annotations
 
+import difflib
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -21,11 +24,19 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
 from .configuration_sweet import SweetTokenizerConfig
 
 BRANCHES = ("spatial", "temporal")
+
+# `pixel_values` are x - 0.5 for pixels x in [0, 1], i.e. in [-0.5, 0.5]. Values beyond this magnitude are taken for
+# pixels that were not normalised (0..255 uint8 cast to float, ...) and rejected; the margin lets augmented or
+# resampled values that overshoot [-0.5, 0.5] a little pass. The one place this bound is set.
+PIXEL_VALUE_LIMIT = 1.0
+_PROCESSOR_HINT = "use SweetImageProcessor / SweetVideoProcessor to turn images and videos into pixel_values"
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -40,6 +51,12 @@ class SweetTokenizerEncoderOutput(ModelOutput):
         spatial latents, as the decoder reads them.
     temporal_latents (`torch.FloatTensor` of shape `(batch, num_temporal_queries, hidden)`): same for temporal tokens.
     vq_loss (`torch.FloatTensor` of shape `()`): VQ loss of both branches.
+    encoder_hidden_states (`tuple[torch.FloatTensor]`, with `output_hidden_states=True`): the patch transformer's
+        input (patch and tube embeddings) and the output of each of its layers, `num_encoder_layers + 1` tensors of
+        shape `(batch, positions, hidden)`, `positions = frame_groups * num_patches` (frame groups: 1 for an image,
+        `num_frame_groups` for a clip; first-frame patches first, then the tubes, row-major).
+    encoder_attentions (`tuple[torch.FloatTensor]`, with `output_attentions=True`): the self-attention weights of
+        each patch transformer layer, `(batch, num_attention_heads, positions, positions)`.
     """
 
     spatial_ids: torch.LongTensor | None = None
@@ -47,6 +64,8 @@ class SweetTokenizerEncoderOutput(ModelOutput):
     spatial_latents: torch.FloatTensor | None = None
     temporal_latents: torch.FloatTensor | None = None
     vq_loss: torch.FloatTensor | None = None
+    encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    encoder_attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 @dataclass
@@ -63,6 +82,21 @@ class SweetTokenizerOutput(ModelOutput):
         is on (`loss` adds `discriminator_weight * generator_loss + discriminator_loss`).
     With both `pixel_values` and `pixel_values_videos`, every loss is the mean of the two parts' losses weighted by
     their number of items.
+
+    With `output_hidden_states=True` (for `pixel_values`; the `video_` fields hold the same for `pixel_values_videos`):
+    encoder_hidden_states (`tuple[torch.FloatTensor]`): as in `SweetTokenizerEncoderOutput`, `num_encoder_layers + 1`
+        tensors `(batch, positions, hidden)`, `positions = frame_groups * num_patches`.
+    decoder_hidden_states (`tuple[torch.FloatTensor]`): the decoder's input (mask tokens + positions + unpooled
+        latents) and the output of each decoder layer, `num_decoder_layers + 1` tensors `(batch, positions, hidden)`.
+    With `output_attentions=True` (computed by the eager path for that call, see `SweetAttention`):
+    encoder_attentions (`tuple[torch.FloatTensor]`): per encoder layer, `(batch, heads, positions, positions)`.
+    decoder_attentions (`tuple[torch.FloatTensor]`): per decoder layer, self-attention `(batch, heads, positions,
+        positions)`.
+    cross_attentions (`tuple[torch.FloatTensor]`): per decoder layer, attention of the positions to the latents,
+        `(batch, heads, positions, num_spatial_queries)`; for clips odd layers read the temporal latents,
+        `(batch, heads, positions, num_temporal_queries)`.
+    `return_dict=False` (or `config.return_dict=False`) returns `to_tuple()`: the fields that are not `None`,
+    in field order (`loss` first).
     """
 
     loss: torch.FloatTensor | None = None
@@ -76,18 +110,65 @@ class SweetTokenizerOutput(ModelOutput):
     vq_loss: torch.FloatTensor | None = None
     generator_loss: torch.FloatTensor | None = None
     discriminator_loss: torch.FloatTensor | None = None
+    encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    encoder_attentions: tuple[torch.FloatTensor, ...] | None = None
+    decoder_attentions: tuple[torch.FloatTensor, ...] | None = None
+    cross_attentions: tuple[torch.FloatTensor, ...] | None = None
+    video_encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    video_decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    video_encoder_attentions: tuple[torch.FloatTensor, ...] | None = None
+    video_decoder_attentions: tuple[torch.FloatTensor, ...] | None = None
+    video_cross_attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Transformer blocks
 # ---------------------------------------------------------------------------------------------------------------------
+# Adapted from transformers.models.siglip.modeling_siglip.eager_attention_forward (plus `is_causal`)
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    is_causal: bool = False,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(Q K^T * scaling + mask) V, written out so that the weights can be returned.
+
+    `query`: (batch, heads, query_length, head_dim); `key`, `value`: (batch, heads, key_length, head_dim);
+    `is_causal`: position i sees keys 0..i (SDPA's upper-left alignment). Returns the output
+    (batch, query_length, heads, head_dim) and the weights (batch, heads, query_length, key_length).
+    """
+    scores = torch.matmul(query, key.transpose(-1, -2)) * scaling
+    if attention_mask is not None:
+        scores = scores + attention_mask
+    if is_causal:
+        visible = torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).tril()
+        scores = scores.masked_fill(~visible, float("-inf"))
+    weights = F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    weights = F.dropout(weights, p=dropout, training=module.training)
+    return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
+
+
 class SweetAttention(nn.Module):
-    """Multi-head attention (`scaled_dot_product_attention`); self-attention when `context` is None."""
+    """Multi-head attention; self-attention when `context` is None.
+
+    The kernel is `config._attn_implementation` through transformers' `ALL_ATTENTION_FUNCTIONS` ("sdpa" by default,
+    "eager" = `eager_attention_forward`). SDPA returns no weights, so a call with `output_attentions=True` runs the
+    eager path (same output, to float tolerance) and returns its weights.
+    """
 
     def __init__(self, config: SweetTokenizerConfig):
         super().__init__()
+        self.config = config
         hidden = config.hidden_size
         self.num_heads = config.num_attention_heads
+        self.head_dim = hidden // self.num_heads
+        self.scaling = self.head_dim**-0.5
         self.q_proj, self.k_proj = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
         self.v_proj, self.o_proj = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
 
@@ -95,20 +176,34 @@ class SweetAttention(nn.Module):
         batch, length, hidden = states.shape
         return states.view(batch, length, self.num_heads, hidden // self.num_heads).transpose(1, 2)
 
-    def forward(self, states: torch.Tensor, context: torch.Tensor | None = None, is_causal: bool = False):
-        """`states`: (batch, length, hidden); `context`: (batch, context_length, hidden). Returns `states`' shape."""
+    def forward(self, states: torch.Tensor, context: torch.Tensor | None = None, is_causal: bool = False,
+                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`states`: (batch, length, hidden); `context`: (batch, context_length, hidden). Returns `states`' shape
+        and, with `output_attentions`, the weights (batch, heads, length, context_length), else `None`."""
         context = states if context is None else context
-        attended = F.scaled_dot_product_attention(
+        attention: Callable = eager_attention_forward
+        if not output_attentions:
+            attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation,
+                                                              eager_attention_forward)
+        attended, weights = attention(
+            self,
             self._split_heads(self.q_proj(states)),
             self._split_heads(self.k_proj(context)),
             self._split_heads(self.v_proj(context)),
+            None,
+            scaling=self.scaling,
             is_causal=is_causal,
         )
-        return self.o_proj(attended.transpose(1, 2).flatten(2))
+        return self.o_proj(attended.flatten(2)), weights
 
 
-class SweetTransformerLayer(nn.Module):
-    """Pre-LayerNorm block: self-attention, optional cross-attention to a (LayerNorm-ed, as in Perceiver) context, MLP."""
+class SweetTransformerLayer(GradientCheckpointingLayer):
+    """Pre-LayerNorm block: self-attention, optional cross-attention to a (LayerNorm-ed, as in Perceiver) context, MLP.
+
+    A `GradientCheckpointingLayer`: after `model.gradient_checkpointing_enable()` its activations are recomputed in
+    the backward pass (pass `states` and `context` positionally). Returns (states, self-attention weights,
+    cross-attention weights); the weights are `None` unless `output_attentions`.
+    """
 
     def __init__(self, config: SweetTokenizerConfig, cross_attention: bool = False):
         super().__init__()
@@ -121,11 +216,18 @@ class SweetTransformerLayer(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(hidden, config.intermediate_size), nn.GELU(),
                                  nn.Linear(config.intermediate_size, hidden))
 
-    def forward(self, states, context=None, is_causal: bool = False):
-        states = states + self.self_attention(self.self_norm(states), is_causal=is_causal)
+    def forward(self, states: torch.Tensor, context: torch.Tensor | None = None, is_causal: bool = False,
+                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """`states`: (batch, length, hidden); `context`: (batch, context_length, hidden), for cross-attention."""
+        attended, self_weights = self.self_attention(self.self_norm(states), is_causal=is_causal,
+                                                     output_attentions=output_attentions)
+        states = states + attended
+        cross_weights = None
         if self.cross_attention is not None:
-            states = states + self.cross_attention(self.cross_norm(states), self.context_norm(context))
-        return states + self.mlp(self.mlp_norm(states))
+            attended, cross_weights = self.cross_attention(self.cross_norm(states), self.context_norm(context),
+                                                           output_attentions=output_attentions)
+            states = states + attended
+        return states + self.mlp(self.mlp_norm(states)), self_weights, cross_weights
 
 
 class TokenMixing(nn.Module):
@@ -167,7 +269,7 @@ class QueryTransformer(nn.Module):
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         states = self.queries + self.pooling(context)
         for layer in self.layers:
-            states = layer(states, context)
+            states = layer(states, context)[0]
         return self.norm(states)
 
 
@@ -274,7 +376,8 @@ class LanguageCodebookQuantizer(nn.Module):
         if not quantize:
             return self.output_projection(latents), ids, latents.new_zeros(())
         quantized = codes[ids]
-        vq_loss = F.mse_loss(latents, quantized.detach()) + self.commitment_cost * F.mse_loss(quantized, latents.detach())
+        vq_loss = (F.mse_loss(latents, quantized.detach())
+                   + self.commitment_cost * F.mse_loss(quantized, latents.detach()))
         if self.training and self.entropy_loss_weight > 0:
             vq_loss = vq_loss + self.entropy_loss_weight * self._entropy_loss(similarities)
         straight_through = latents + (quantized - latents).detach()
@@ -310,7 +413,7 @@ class PerceptualLoss(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     @classmethod
-    def from_local_backbone(cls, path: str) -> "PerceptualLoss":
+    def from_local_backbone(cls, path: str) -> PerceptualLoss:
         """Load the backbone from files on this machine; a clear error when they are absent."""
         from transformers import AutoModel
 
@@ -372,6 +475,22 @@ class SweetTokenizerPreTrainedModel(PreTrainedModel):
     config_class = SweetTokenizerConfig
     base_model_prefix = "sweet"
     main_input_name = "pixel_values"
+    input_modalities = ("image", "video")
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["SweetTransformerLayer"]
+    _supports_sdpa = True
+    # The loss is a mean over the batch's items, not a sum to be divided by Trainer's `num_items_in_batch`: Trainer
+    # must scale it for gradient accumulation itself (and passes no `num_items_in_batch`).
+    accepts_loss_kwargs = False
+
+    @property
+    def dummy_inputs(self) -> dict[str, torch.Tensor]:
+        """Two clips of the configured shape, `{"pixel_values": (2, num_channels, num_frames, image_size,
+        image_size)}`, in the model's value range (x - 0.5)."""
+        config = self.config
+        shape = (2, config.num_channels, config.num_frames, config.image_size, config.image_size)
+        generator = torch.Generator().manual_seed(0)
+        return {"pixel_values": (torch.rand(shape, generator=generator) - 0.5).to(self.device, self.dtype)}
 
     def _init_weights(self, module):
         super()._init_weights(module)
@@ -385,7 +504,8 @@ class SweetTokenizerPreTrainedModel(PreTrainedModel):
             weight = torch.randn_like(module.weight) * std
             if module.aligned_from is not None:
                 outputs, inputs = weight.shape
-                weight[module.aligned_from : module.aligned_from + inputs] += torch.eye(inputs)[: outputs - module.aligned_from]
+                start = module.aligned_from
+                weight[start : start + inputs] += torch.eye(inputs)[: outputs - start]
             init.copy_(module.weight, weight)
             init.zeros_(module.bias)
         elif isinstance(module, SweetTokenizerModel):
@@ -407,9 +527,11 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         self.encoder = nn.ModuleList(SweetTransformerLayer(config) for _ in range(config.num_encoder_layers))
         self.encoder_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.spatial_queries = QueryTransformer(config, config.num_spatial_queries, config.num_patches)
-        self.temporal_transformer = nn.ModuleList(SweetTransformerLayer(config) for _ in range(config.num_temporal_layers))
+        self.temporal_transformer = nn.ModuleList(SweetTransformerLayer(config)
+                                                  for _ in range(config.num_temporal_layers))
         tube_positions = (config.num_frame_groups - 1) * config.num_patches
-        one_query_per_tube = config.num_temporal_queries == tube_positions  # the authors' layout: maps start as identities
+        # the authors' layout: one temporal query per tube position, token-mixing maps start as identities
+        one_query_per_tube = config.num_temporal_queries == tube_positions
         self.temporal_queries = QueryTransformer(config, config.num_temporal_queries, tube_positions,
                                                  aligned=one_query_per_tube)
         self.spatial_quantizer = LanguageCodebookQuantizer(config, config.spatial_codebook_size)
@@ -457,33 +579,47 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         return [parameter for module in modules for parameter in module.parameters()]
 
     # -- checks -------------------------------------------------------------------------------------------------------
-    def _as_video(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Validate and return (batch, channels, frames, height, width); images get one frame."""
+    def _as_video(self, pixel_values: torch.Tensor, name: str = "pixel_values") -> torch.Tensor:
+        """Validate and return (batch, channels, frames, height, width) in the model's dtype; images get one frame.
+
+        Integer pixels are a `TypeError`; values beyond +-`PIXEL_VALUE_LIMIT` (unnormalised pixels) a `ValueError`
+        naming the item and the range found."""
         config = self.config
         if not isinstance(pixel_values, torch.Tensor):
-            raise TypeError(f"pixel_values must be a torch.Tensor, got {type(pixel_values).__name__}")
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(pixel_values).__name__}")
+        if not pixel_values.is_floating_point():
+            raise TypeError(f"{name} has dtype {pixel_values.dtype}; SweetTokenizer takes float pixels x - 0.5 for "
+                            f"x in [0, 1]: {_PROCESSOR_HINT}")
         if pixel_values.dim() == 4:
             pixel_values = pixel_values.unsqueeze(2)
         if pixel_values.dim() != 5:
-            raise ValueError("pixel_values must be (batch, channels, height, width) for images or (batch, channels, "
+            raise ValueError(f"{name} must be (batch, channels, height, width) for images or (batch, channels, "
                              f"frames, height, width) for videos, got shape {tuple(pixel_values.shape)}")
         batch, channels, frames, height, width = pixel_values.shape
         if batch == 0:
-            raise ValueError("pixel_values is an empty batch")
+            raise ValueError(f"{name} is an empty batch")
         if channels != config.num_channels:
-            raise ValueError(f"pixel_values has {channels} channels (dim 1), the model expects {config.num_channels}")
+            raise ValueError(f"{name} has {channels} channels (dim 1), the model expects {config.num_channels}")
         if frames not in (1, config.num_frames):
-            raise ValueError(f"pixel_values has {frames} frames (dim 2); SweetTokenizer takes 1 (an image) or "
+            raise ValueError(f"{name} has {frames} frames (dim 2); SweetTokenizer takes 1 (an image) or "
                              f"num_frames={config.num_frames} (a clip)")
         if (height, width) != (config.image_size, config.image_size):
             hint = (f" ({height}x{width} is not divisible by patch_size={config.patch_size})"
                     if height % config.patch_size or width % config.patch_size else "")
-            raise ValueError(f"pixel_values is {height}x{width}, the model expects {config.image_size}x"
+            raise ValueError(f"{name} is {height}x{width}, the model expects {config.image_size}x"
                              f"{config.image_size}{hint}; resize with SweetImageProcessor / SweetVideoProcessor")
-        finite = torch.isfinite(pixel_values).flatten(1).all(dim=1)
+        values = pixel_values.detach().flatten(1)
+        finite = torch.isfinite(values).all(dim=1)
         if not finite.all():
-            raise ValueError(f"pixel_values item #{int((~finite).nonzero()[0])} contains NaN or inf")
-        return pixel_values
+            raise ValueError(f"{name} item #{int((~finite).nonzero()[0])} contains NaN or inf")
+        outside = values.abs().amax(dim=1) > PIXEL_VALUE_LIMIT
+        if outside.any():
+            item = int(outside.nonzero()[0])
+            low, high = values[item].min().item(), values[item].max().item()
+            raise ValueError(f"{name} item #{item} has values in [{low:.4g}, {high:.4g}]; SweetTokenizer expects "
+                             f"x - 0.5 for pixels x in [0, 1], i.e. [-0.5, 0.5] (magnitudes up to {PIXEL_VALUE_LIMIT} "
+                             f"are accepted): {_PROCESSOR_HINT}")
+        return pixel_values.to(self.dtype)
 
     def _check_ids(self, ids: torch.LongTensor, branch: str, expected_length: int) -> None:
         quantizer = self.spatial_quantizer if branch == "spatial" else self.temporal_quantizer
@@ -496,28 +632,37 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
                              f"{branch} codebook [0, {quantizer.codebook_size})")
 
     # -- encoder ------------------------------------------------------------------------------------------------------
-    def _encode_features(self, video: torch.Tensor) -> torch.Tensor:
-        """(batch, channels, frames, H, W) -> (batch, frame_groups, num_patches, hidden)."""
+    def _encode_features(self, video: torch.Tensor, output_hidden_states: bool = False, output_attentions: bool = False
+                         ) -> tuple[torch.Tensor, tuple | None, tuple | None]:
+        """(batch, channels, frames, H, W) -> features (batch, frame_groups, num_patches, hidden), plus the encoder's
+        hidden states and attention weights (tuples, see `SweetTokenizerEncoderOutput`) when asked for."""
         embeddings = self.patch_embedding(video)
         batch, groups, patches, hidden = embeddings.shape
         states = embeddings.flatten(1, 2)
+        hidden_states = (states,) if output_hidden_states else None
+        attentions = () if output_attentions else None
         for layer in self.encoder:
-            states = layer(states)
-        return self.encoder_norm(states).view(batch, groups, patches, hidden)
+            states, weights, _ = layer(states, output_attentions=output_attentions)
+            if output_hidden_states:
+                hidden_states += (states,)
+            if output_attentions:
+                attentions += (weights,)
+        return self.encoder_norm(states).view(batch, groups, patches, hidden), hidden_states, attentions
 
     def _temporal_tokens(self, features: torch.Tensor) -> torch.Tensor:
         """Differences of consecutive frame groups -> causal transformer along time per location -> queries."""
         batch, groups, patches, hidden = features.shape
-        differences = (features[:, 1:] - features[:, :-1]).permute(0, 2, 1, 3).reshape(batch * patches, groups - 1, hidden)
+        differences = (features[:, 1:] - features[:, :-1]).permute(0, 2, 1, 3)
+        differences = differences.reshape(batch * patches, groups - 1, hidden)
         for layer in self.temporal_transformer:
-            differences = layer(differences, is_causal=True)
+            differences = layer(differences, is_causal=True)[0]
         context = differences.view(batch, patches, groups - 1, hidden).permute(0, 2, 1, 3).flatten(1, 2)
         return self.temporal_queries(context)
 
-    def encode(self, pixel_values: torch.Tensor) -> SweetTokenizerEncoderOutput:
-        """`pixel_values`: images (batch, C, H, W) or clips (batch, C, num_frames, H, W), normalised as x - 0.5."""
-        video = self._as_video(pixel_values)
-        features = self._encode_features(video)
+    def _encode_video(self, video: torch.Tensor, output_hidden_states: bool = False,
+                      output_attentions: bool = False) -> SweetTokenizerEncoderOutput:
+        """`encode` for a checked (batch, C, frames, H, W) tensor (see `_as_video`)."""
+        features, hidden_states, attentions = self._encode_features(video, output_hidden_states, output_attentions)
         spatial_latents, spatial_ids, vq_loss = self.spatial_quantizer(
             self.spatial_queries(features.mean(dim=1)), quantize=self.quantize)
         temporal_latents = temporal_ids = None
@@ -527,11 +672,30 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
             vq_loss = vq_loss + temporal_loss
         return SweetTokenizerEncoderOutput(spatial_ids=spatial_ids, temporal_ids=temporal_ids,
                                            spatial_latents=spatial_latents, temporal_latents=temporal_latents,
-                                           vq_loss=vq_loss)
+                                           vq_loss=vq_loss, encoder_hidden_states=hidden_states,
+                                           encoder_attentions=attentions)
+
+    def encode(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None,
+               output_attentions: bool | None = None) -> SweetTokenizerEncoderOutput:
+        """`pixel_values`: images (batch, C, H, W) or clips (batch, C, num_frames, H, W), normalised as x - 0.5 for
+        pixels x in [0, 1] (what `SweetImageProcessor` / `SweetVideoProcessor` return).
+
+        Integer tensors raise a `TypeError`; other float dtypes are cast to the model's dtype; an item with a value
+        beyond +-`PIXEL_VALUE_LIMIT` (1.0, e.g. 0..255 pixels) raises a `ValueError` naming it. `output_hidden_states`
+        / `output_attentions` (default: the config's) add the encoder's hidden states / attention weights."""
+        output_hidden_states = self._flag(output_hidden_states, "output_hidden_states")
+        output_attentions = self._flag(output_attentions, "output_attentions")
+        return self._encode_video(self._as_video(pixel_values), output_hidden_states, output_attentions)
+
+    def _flag(self, value: bool | None, name: str) -> bool:
+        return bool(getattr(self.config, name)) if value is None else bool(value)
 
     # -- decoder ------------------------------------------------------------------------------------------------------
-    def _decode_latents(self, spatial_latents: torch.Tensor, temporal_latents: torch.Tensor | None) -> torch.Tensor:
-        """Latents -> pixels (batch, C, frames, H, W): one frame without temporal latents, `num_frames` with.
+    def _decode_latents(self, spatial_latents: torch.Tensor, temporal_latents: torch.Tensor | None,
+                        output_hidden_states: bool = False, output_attentions: bool = False
+                        ) -> tuple[torch.Tensor, tuple | None, tuple | None, tuple | None]:
+        """Latents -> pixels (batch, C, frames, H, W): one frame without temporal latents, `num_frames` with; plus the
+        decoder's hidden states, self- and cross-attention weights (see `SweetTokenizerOutput`) when asked for.
 
         Mask tokens (one per patch and frame group) start from the spatial latents unpooled to every group plus the
         temporal latents unpooled to every group, then cross-attend to them."""
@@ -539,13 +703,24 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         groups = 1 if temporal_latents is None else self.config.num_frame_groups
         unpooled = self.spatial_unpooling(spatial_latents).unsqueeze(1).expand(-1, groups, -1, -1)
         if temporal_latents is not None:
-            unpooled = unpooled + self.temporal_unpooling(temporal_latents).view(batch, groups, self.config.num_patches, -1)
-        states = (self.mask_token + self.decoder_position(groups) + unpooled).flatten(1, 2)  # (batch, positions, hidden)
+            temporal = self.temporal_unpooling(temporal_latents)
+            unpooled = unpooled + temporal.view(batch, groups, self.config.num_patches, -1)
+        # (batch, positions, hidden)
+        states = (self.mask_token + self.decoder_position(groups) + unpooled).flatten(1, 2)
+        hidden_states = (states,) if output_hidden_states else None
+        self_attentions = () if output_attentions else None
+        cross_attentions = () if output_attentions else None
         for index, layer in enumerate(self.decoder):
             reads_temporal = temporal_latents is not None and index % 2 == 1
-            states = layer(states, temporal_latents if reads_temporal else spatial_latents)
+            states, self_weights, cross_weights = layer(
+                states, temporal_latents if reads_temporal else spatial_latents, output_attentions=output_attentions)
+            if output_hidden_states:
+                hidden_states += (states,)
+            if output_attentions:
+                self_attentions += (self_weights,)
+                cross_attentions += (cross_weights,)
         states = self.decoder_norm(states).view(batch, groups, self.config.num_patches, -1)
-        return self.pixel_head(states)
+        return self.pixel_head(states), hidden_states, self_attentions, cross_attentions
 
     def decode(self, spatial_ids: torch.LongTensor, temporal_ids: torch.LongTensor | None = None) -> torch.Tensor:
         """Token ids -> pixels: (batch, C, H, W) from spatial ids alone, (batch, C, num_frames, H, W) with temporal."""
@@ -554,7 +729,7 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         if temporal_ids is not None:
             self._check_ids(temporal_ids, "temporal", self.config.num_temporal_queries)
             temporal_latents = self.temporal_quantizer.embed_ids(temporal_ids)
-        video = self._decode_latents(self.spatial_quantizer.embed_ids(spatial_ids), temporal_latents)
+        video = self._decode_latents(self.spatial_quantizer.embed_ids(spatial_ids), temporal_latents)[0]
         return video[:, :, 0] if temporal_ids is None else video
 
     def ids_to_words(self, ids: torch.LongTensor, branch: str = "spatial") -> list:
@@ -563,58 +738,107 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
             raise ValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
         words = getattr(self.config, f"{branch}_words")
         if words is None:
-            raise ValueError(f"this model has no {branch} word list: build it with SweetTokenizerModel.from_language_model")
+            raise ValueError(f"this model has no {branch} word list: build it with "
+                             "SweetTokenizerModel.from_language_model")
         ids = torch.as_tensor(ids)
         self._check_ids(ids.reshape(1, -1), branch, ids.numel())
         return [words[i] for i in ids.reshape(-1).tolist()] if ids.dim() <= 1 else [
             self.ids_to_words(row, branch) for row in ids]
 
-    def forward(self, pixel_values: torch.Tensor | None = None, pixel_values_videos: torch.Tensor | None = None,
-                return_loss: bool = True, **kwargs) -> SweetTokenizerOutput:
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        pixel_values_videos: torch.Tensor | None = None,
+        return_loss: bool = True,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        num_items_in_batch: int | torch.Tensor | None = None,
+        **kwargs,
+    ) -> SweetTokenizerOutput | tuple:
         r"""
-        pixel_values (`torch.FloatTensor`, *optional*): images (batch, C, H, W) or clips (batch, C, num_frames, H, W).
+        pixel_values (`torch.FloatTensor`, *optional*): images (batch, C, H, W) or clips (batch, C, num_frames, H, W),
+            x - 0.5 for pixels x in [0, 1] (checked as in `encode`).
         pixel_values_videos (`torch.FloatTensor`, *optional*): clips (batch_videos, C, num_frames, H, W), so that one
             training batch can hold images and clips, each decoded as what it is (`SweetCurriculumCollator` with
             media "both").
         return_loss (`bool`, *optional*, defaults to `True`): compute reconstruction + VQ loss.
+        output_attentions (`bool`, *optional*): return the attention weights of the encoder and decoder layers
+            (computed by the eager path for this call); defaults to `config.output_attentions`.
+        output_hidden_states (`bool`, *optional*): return the encoder's and decoder's hidden states; defaults to
+            `config.output_hidden_states`.
+        return_dict (`bool`, *optional*): `False` returns a tuple (`SweetTokenizerOutput.to_tuple()`); defaults to
+            `config.return_dict`.
+        num_items_in_batch (*optional*): accepted for Trainer and ignored: the loss is a per-item mean
+            (`accepts_loss_kwargs = False`, so Trainer scales it for gradient accumulation).
+
+        Any other keyword raises a `TypeError` naming it.
         """
+        if kwargs:
+            raise TypeError(self._unexpected_keywords_message(kwargs))
         if pixel_values is None and pixel_values_videos is None:
             raise ValueError("SweetTokenizerModel needs pixel_values, pixel_values_videos or both")
-        if pixel_values_videos is not None and pixel_values_videos.dim() != 5:
+        if isinstance(pixel_values_videos, torch.Tensor) and pixel_values_videos.dim() != 5:
             raise ValueError("pixel_values_videos must be (batch, channels, frames, height, width), got shape "
                              f"{tuple(pixel_values_videos.shape)}")
-        inputs = {name: pixels for name, pixels in (("images", pixel_values), ("videos", pixel_values_videos))
-                  if pixels is not None}
-        parts = {name: self._forward_part(pixels, return_loss) for name, pixels in inputs.items()}
-        images, videos = parts.get("images", {}), parts.get("videos", {})
+        output_attentions = self._flag(output_attentions, "output_attentions")
+        output_hidden_states = self._flag(output_hidden_states, "output_hidden_states")
+        return_dict = self._flag(return_dict, "return_dict")
+        inputs = {name: self._as_video(pixels, name) for name, pixels in
+                  (("pixel_values", pixel_values), ("pixel_values_videos", pixel_values_videos)) if pixels is not None}
+        is_image = pixel_values is not None and pixel_values.dim() == 4
+        parts = {name: self._forward_part(video, is_image and name == "pixel_values", return_loss,
+                                          output_hidden_states, output_attentions)
+                 for name, video in inputs.items()}
+        images, videos = parts.get("pixel_values", {}), parts.get("pixel_values_videos", {})
         losses = {}
         if return_loss:  # per-item mean over both parts
-            total = sum(len(pixels) for pixels in inputs.values())
+            total = sum(len(video) for video in inputs.values())
             for key in ("loss", "reconstruction_loss", "vq_loss", "generator_loss", "discriminator_loss"):
                 if all(part[key] is not None for part in parts.values()):
                     losses[key] = sum(parts[name][key] * len(inputs[name]) for name in parts) / total
-        return SweetTokenizerOutput(
+        extras = ("encoder_hidden_states", "decoder_hidden_states", "encoder_attentions", "decoder_attentions",
+                  "cross_attentions")
+        output = SweetTokenizerOutput(
             **losses,
             reconstruction=images.get("reconstruction"), spatial_ids=images.get("spatial_ids"),
             temporal_ids=images.get("temporal_ids"), reconstruction_videos=videos.get("reconstruction"),
             video_spatial_ids=videos.get("spatial_ids"), video_temporal_ids=videos.get("temporal_ids"),
+            **{key: images.get(key) for key in extras}, **{f"video_{key}": videos.get(key) for key in extras},
         )
+        return output if return_dict else output.to_tuple()
 
-    def _forward_part(self, pixel_values: torch.Tensor, return_loss: bool) -> dict:
-        """Encode, decode and (optionally) score one tensor of images or clips."""
-        encoded = self.encode(pixel_values)
-        video = self._decode_latents(encoded.spatial_latents, encoded.temporal_latents)
-        reconstruction = video[:, :, 0] if pixel_values.dim() == 4 else video
+    def _unexpected_keywords_message(self, kwargs: dict) -> str:
+        known = [name for name in inspect.signature(self.forward).parameters if name != "kwargs"]
+        hints = []
+        for name in kwargs:
+            close = difflib.get_close_matches(name, known, n=1)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        return (f"{type(self).__name__}.forward() got unexpected keyword argument(s) {', '.join(hints)}; it takes "
+                f"{', '.join(known)}")
+
+    def _forward_part(self, video: torch.Tensor, is_image: bool, return_loss: bool, output_hidden_states: bool,
+                      output_attentions: bool) -> dict:
+        """Encode, decode and (optionally) score one checked tensor (batch, C, frames, H, W) of images or clips;
+        `is_image`: the input was (batch, C, H, W), and so is the reconstruction."""
+        encoded = self._encode_video(video, output_hidden_states, output_attentions)
+        decoded, decoder_hidden_states, decoder_attentions, cross_attentions = self._decode_latents(
+            encoded.spatial_latents, encoded.temporal_latents, output_hidden_states, output_attentions)
+        target = video[:, :, 0] if is_image else video
+        reconstruction = decoded[:, :, 0] if is_image else decoded
         loss = reconstruction_loss = generator_loss = discriminator_loss = None
         if return_loss:
-            reconstruction_loss = self._reconstruction_loss(reconstruction, pixel_values)
+            reconstruction_loss = self._reconstruction_loss(reconstruction, target)
             loss = reconstruction_loss + self.config.vq_loss_weight * encoded.vq_loss
             if self.discriminator is not None and self.adversarial:
-                generator_loss, discriminator_loss = self.discriminator.losses(reconstruction, pixel_values)
+                generator_loss, discriminator_loss = self.discriminator.losses(reconstruction, target)
                 loss = loss + self.config.discriminator_weight * generator_loss + discriminator_loss
-        return dict(loss=loss, reconstruction=reconstruction, spatial_ids=encoded.spatial_ids,
-                    temporal_ids=encoded.temporal_ids, reconstruction_loss=reconstruction_loss,
-                    vq_loss=encoded.vq_loss, generator_loss=generator_loss, discriminator_loss=discriminator_loss)
+        return {"loss": loss, "reconstruction": reconstruction, "spatial_ids": encoded.spatial_ids,
+                "temporal_ids": encoded.temporal_ids, "reconstruction_loss": reconstruction_loss,
+                "vq_loss": encoded.vq_loss, "generator_loss": generator_loss, "discriminator_loss": discriminator_loss,
+                "encoder_hidden_states": encoded.encoder_hidden_states,
+                "decoder_hidden_states": decoder_hidden_states, "encoder_attentions": encoded.encoder_attentions,
+                "decoder_attentions": decoder_attentions, "cross_attentions": cross_attentions}
 
     def _reconstruction_loss(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         kind = self.config.reconstruction_loss
@@ -624,13 +848,15 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         if "l2" in kind:
             loss = loss + F.mse_loss(reconstruction, target)
         if self.config.perceptual_loss_weight > 0:
-            loss = loss + self.config.perceptual_loss_weight * self._perceptual_loss(reconstruction)(reconstruction, target)
+            perceptual = self._perceptual_loss(reconstruction)(reconstruction, target)
+            loss = loss + self.config.perceptual_loss_weight * perceptual
         return loss
 
     def _perceptual_loss(self, like: torch.Tensor) -> PerceptualLoss:
         """Loaded on first use and kept out of the module tree, so it is never saved with the tokenizer."""
         if "_perceptual" not in self.__dict__:
-            self.__dict__["_perceptual"] = PerceptualLoss.from_local_backbone(self.config.perceptual_model_name_or_path)
+            path = self.config.perceptual_model_name_or_path
+            self.__dict__["_perceptual"] = PerceptualLoss.from_local_backbone(path)
         return self.__dict__["_perceptual"].to(like.device)
 
 

@@ -13,12 +13,13 @@ everything on clips. Each stage is a dict in `config.curriculum`:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from transformers import TrainerCallback
 
 from .configuration_sweet import CurriculumStage, parse_curriculum, stage_at
+
 
 class SweetCurriculumCollator:
     """Stacks rows with a `pixel_values` entry, (C, H, W) images or (C, T, H, W) clips, as the current stage asks:

@@ -16,7 +16,8 @@ layout of SweetTokenizer's 3-d convolutions.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import PIL.Image

@@ -170,7 +170,8 @@ def test_errors_name_the_image(processor, images, error, message):
 
 
 def test_setting_errors(processor):
-    with pytest.raises(ValueError, match="image #1 has size \\(8, 8\\) after processing but image #0 has \\(24, 40\\)"):
+    with pytest.raises(ValueError,
+                       match="image #1 has size \\(8, 8\\) after processing but image #0 has \\(24, 40\\)"):
         processor([random_image(), random_image(8, 8)], do_resize=False)
     with pytest.raises(ValueError, match="num_channels must be a positive integer, got 0"):
         SweetImageProcessor(num_channels=0)

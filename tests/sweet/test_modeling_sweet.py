@@ -76,7 +76,8 @@ def test_ids_are_words_of_the_right_class(word_model):
 
 
 def test_language_embeddings_are_the_frozen_lm_rows(word_model, minilm_path):
-    from transformers import AutoModel as HFAutoModel, AutoTokenizer
+    from transformers import AutoModel as HFAutoModel
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     embeddings = HFAutoModel.from_pretrained(minilm_path).get_input_embeddings().weight
@@ -85,25 +86,64 @@ def test_language_embeddings_are_the_frozen_lm_rows(word_model, minilm_path):
     assert "language_embeddings" not in {name.split(".")[-1] for name, _ in word_model.named_parameters()}
 
 
+def entropy_of_soft_assignment(similarities, temperature):
+    """Reference (written out here, not the model's): mean per-token entropy of softmax(similarities / T) minus the
+    entropy of the batch-average assignment. `similarities`: (..., codebook_size)."""
+    p = torch.softmax(similarities.reshape(-1, similarities.shape[-1]) / temperature, dim=-1)
+    per_token = -(p * torch.log(p + 1e-30)).sum(-1).mean()
+    average = p.mean(0)
+    return per_token - (-(average * torch.log(average + 1e-30)).sum())
+
+
 def test_entropy_term_is_a_training_only_part_of_the_vq_loss(tiny_sweet_config, minilm_path):
     torch.manual_seed(0)
     plain = SweetTokenizerModel.from_language_model(tiny_sweet_config(), minilm_path, max_words=64)
     spread = SweetTokenizerModel.from_language_model(tiny_sweet_config(entropy_loss_weight=0.5), minilm_path,
                                                      max_words=64)
     spread.load_state_dict(plain.state_dict())
-    pictures = images(8)
+    video = clips(4)
     plain.eval(), spread.eval()
-    torch.testing.assert_close(spread(pictures).vq_loss, plain(pictures).vq_loss)  # eval: the authors' loss
+    torch.testing.assert_close(spread(video).vq_loss, plain(video).vq_loss)  # eval: the authors' loss
     plain.train(), spread.train()
-    quantizer = spread.spatial_quantizer
-    similarities = F.normalize(quantizer.input_projection(spread.spatial_queries(
-        spread._encode_features(pictures.unsqueeze(2)).mean(dim=1))), dim=-1) @ quantizer.codes().T
-    entropy = quantizer._entropy_loss(similarities)
-    torch.testing.assert_close(spread(pictures).vq_loss, plain(pictures).vq_loss + 0.5 * entropy)
-    # per-token entropy and entropy of the average both lie in [0, log(codebook size)]
-    assert -math.log(64) - 1e-4 <= entropy.item() <= math.log(64) + 1e-4
+    # what each quantiser is given, captured with forward hooks (public module API, no private encode path)
+    tokens = {}
+    hooks = [quantizer.register_forward_hook(lambda module, args, out, name=name: tokens.__setitem__(name, args[0]))
+             for name, quantizer in (("spatial", spread.spatial_quantizer), ("temporal", spread.temporal_quantizer))]
+    spread_loss = spread(video).vq_loss
+    for hook in hooks:
+        hook.remove()
+    assert tokens["spatial"].shape == (4, 4, 32) and tokens["temporal"].shape == (4, 8, 32)
+    entropies = {}
+    for name in ("spatial", "temporal"):
+        quantizer = getattr(spread, f"{name}_quantizer")
+        latents = F.normalize(quantizer.input_projection(tokens[name]), dim=-1)
+        entropies[name] = entropy_of_soft_assignment(latents @ quantizer.codes().T, 0.05)
+        # per-token entropy and entropy of the average both lie in [0, log(codebook size)]
+        assert -math.log(64) - 1e-4 <= entropies[name].item() <= math.log(64) + 1e-4
+    expected = plain(video).vq_loss + 0.5 * (entropies["spatial"] + entropies["temporal"])
+    torch.testing.assert_close(spread_loss, expected)
     with pytest.raises(ValueError, match="entropy_temperature"):
         tiny_sweet_config(entropy_temperature=0)
+
+
+def test_entropy_term_rewards_spreading_tokens_over_codes(tiny_sweet_config):
+    """Behaviour: with every token on the same code the term is ~0 - 0 = 0 at a sharp temperature; tokens sure of
+    different codes lower it to about -log(number of codes used)."""
+    torch.manual_seed(0)
+    model = SweetTokenizerModel(tiny_sweet_config(spatial_codebook_size=16, temporal_codebook_size=16,
+                                                  entropy_loss_weight=1.0, entropy_temperature=1e-3))
+    quantizer = model.spatial_quantizer.train()
+    codes = quantizer.codes().detach()
+    with torch.no_grad():  # make input_projection a map whose outputs can hit chosen codes exactly
+        quantizer.input_projection.weight.copy_(torch.eye(*quantizer.input_projection.weight.shape))
+    def vq_loss_for(code_ids):
+        tokens = torch.zeros(1, len(code_ids), model.config.hidden_size)
+        tokens[..., : codes.shape[1]] = codes[code_ids]
+        return quantizer(tokens)[2]
+
+    same, spread = vq_loss_for([3, 3, 3, 3]), vq_loss_for([0, 5, 9, 12])
+    torch.testing.assert_close(same, torch.tensor(0.0), atol=1e-4, rtol=0)
+    torch.testing.assert_close(spread, torch.tensor(-math.log(4)), atol=1e-3, rtol=0)
 
 
 def test_straight_through_gradients_reach_the_encoder_and_embeddings_stay_frozen(word_model):
@@ -141,7 +181,7 @@ def test_save_load_round_trip(tmp_path, word_model):
     with torch.no_grad():
         first, second = word_model(video), reloaded(video)
     assert torch.equal(first.spatial_ids, second.spatial_ids) and torch.equal(first.temporal_ids, second.temporal_ids)
-    assert torch.equal(first.reconstruction, second.reconstruction)
+    torch.testing.assert_close(first.reconstruction, second.reconstruction)
 
 
 @pytest.mark.parametrize(
@@ -192,7 +232,8 @@ def test_model_without_word_lists_says_so(tiny_sweet_config):
 @pytest.mark.parametrize(
     "kwargs, argument",
     [({"image_size": 30, "patch_size": 8}, "image_size"), ({"num_frames": 6}, "num_frames"),
-     ({"hidden_size": 30, "num_attention_heads": 4}, "hidden_size"), ({"reconstruction_loss": "l3"}, "reconstruction_loss"),
+     ({"hidden_size": 30, "num_attention_heads": 4}, "hidden_size"),
+     ({"reconstruction_loss": "l3"}, "reconstruction_loss"),
      ({"spatial_words": []}, "spatial_words"), ({"num_spatial_queries": 0}, "num_spatial_queries")],
 )
 def test_config_validation_names_the_argument(kwargs, argument):
@@ -210,13 +251,17 @@ def test_config_round_trip(tmp_path):
 def tiny_resnet(path):
     from transformers import ResNetConfig, ResNetModel
 
-    ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic")).save_pretrained(path)
+    config = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic")
+    ResNetModel(config).save_pretrained(path)
     return str(path)
 
 
 def test_perceptual_loss_uses_a_local_backbone_and_is_not_saved(tmp_path, tiny_sweet_config):
-    config = tiny_sweet_config(spatial_codebook_size=10, temporal_codebook_size=10, perceptual_loss_weight=1.0,
-                               perceptual_model_name_or_path=tiny_resnet(tmp_path / "resnet"))
+    from modeling_sweet.modeling_sweet import PerceptualLoss
+
+    backbone = tiny_resnet(tmp_path / "resnet")
+    config = tiny_sweet_config(spatial_codebook_size=10, temporal_codebook_size=10, perceptual_loss_weight=0.7,
+                               perceptual_model_name_or_path=backbone)
     torch.manual_seed(0)
     model = SweetTokenizerModel(config).eval()
     torch.manual_seed(0)
@@ -224,12 +269,28 @@ def test_perceptual_loss_uses_a_local_backbone_and_is_not_saved(tmp_path, tiny_s
     video = clips()
     with torch.no_grad():
         with_perceptual, without = model(video), plain(video)
-    assert with_perceptual.loss > without.loss
+        # the term, computed here from the outputs with the same backbone loaded independently
+        perceptual = PerceptualLoss.from_local_backbone(backbone)(with_perceptual.reconstruction, video)
     torch.testing.assert_close(with_perceptual.reconstruction, without.reconstruction)
+    assert perceptual > 0
+    torch.testing.assert_close(with_perceptual.reconstruction_loss - without.reconstruction_loss, 0.7 * perceptual)
+    torch.testing.assert_close(with_perceptual.loss - without.loss, 0.7 * perceptual)
     model.save_pretrained(tmp_path / "saved")
     from safetensors.torch import load_file
 
     assert not any("backbone" in key for key in load_file(tmp_path / "saved" / "model.safetensors"))
+
+
+def test_perceptual_loss_is_zero_for_identical_pixels_and_compares_frames_as_images(tmp_path):
+    from modeling_sweet.modeling_sweet import PerceptualLoss
+
+    loss = PerceptualLoss.from_local_backbone(tiny_resnet(tmp_path / "resnet"))
+    video, other = clips(), clips()
+    torch.testing.assert_close(loss(video, video), torch.tensor(0.0))
+    def frames(clip):
+        return clip.transpose(1, 2).flatten(0, 1)
+
+    torch.testing.assert_close(loss(video, other), loss(frames(video), frames(other)))
 
 
 def test_perceptual_loss_without_weights_says_so(tmp_path, tiny_sweet_config):

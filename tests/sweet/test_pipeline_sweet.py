@@ -18,7 +18,8 @@ def saved(tmp_path, word_model):
 
 
 def photographs(count=3):
-    return [Image.fromarray((p.transpose(1, 2, 0) * 255).astype(np.uint8)) for p in load_sample_photographs(48)[:count]]
+    pictures = load_sample_photographs(48)[:count]
+    return [Image.fromarray((p.transpose(1, 2, 0) * 255).astype(np.uint8)) for p in pictures]
 
 
 def test_auto_processors_resolve(saved):
@@ -60,3 +61,119 @@ def test_pipelines_reject_empty_input(saved):
     _, path = saved
     with pytest.raises(ValueError, match="empty list"):
         pipeline("image-tokenization", model=path)([])
+
+
+def digit_clips(count=3, seed=1):
+    """(frames, H, W, C) uint8 clips of 9 frames (the processor keeps 5, uniformly)."""
+    clips = moving_digit_clips(count, 9, 16, seed=seed)
+    return [(clip.transpose(1, 2, 3, 0) * 255).astype(np.uint8) for clip in clips]
+
+
+def test_a_generator_streams_results_in_order(saved):
+    _, path = saved
+    tokenizer = pipeline("image-tokenization", model=path)
+    images = photographs(4)
+    expected = tokenizer(images)
+    consumed = []
+
+    def generate():
+        for index, image in enumerate(images):
+            consumed.append(index)
+            yield image
+
+    results = tokenizer(generate(), batch_size=1)
+    assert not isinstance(results, list)
+    first = next(results)
+    assert len(consumed) < len(images)  # lazy: not read to the end before the first result
+    assert [first, *results] == expected
+    assert list(tokenizer(iter(images), batch_size=3)) == expected  # any iterator, batched
+
+
+def test_image_paths_are_read(saved, tmp_path):
+    _, path = saved
+    tokenizer = pipeline("image-tokenization", model=path)
+    images = photographs(2)
+    files = [tmp_path / f"photo{index}.png" for index in range(2)]
+    for image, file in zip(images, files):
+        image.save(file)
+    expected = tokenizer(images)
+    assert tokenizer([str(files[0]), files[1]], batch_size=2) == expected
+    assert tokenizer(files[1]) == expected[1]
+    with pytest.raises(ValueError, match=r"image #1: could not read an image from '.*missing\.png'"):
+        tokenizer([files[0], str(tmp_path / "missing.png")])
+
+
+def test_a_batch_array_of_images_gives_one_result_per_image(saved):
+    _, path = saved
+    tokenizer = pipeline("image-tokenization", model=path)
+    images = photographs(3)
+    stacked = np.stack([np.asarray(image) for image in images])
+    assert tokenizer(stacked) == tokenizer(images)
+
+
+def test_a_list_of_frames_is_one_clip_and_a_list_of_lists_a_batch(saved):
+    _, path = saved
+    tokenizer = pipeline("video-tokenization", model=path)
+    clips = digit_clips(2)
+    as_frames = [[Image.fromarray(frame) for frame in clip] for clip in clips]
+    expected = tokenizer(clips)
+    single = tokenizer(as_frames[0])
+    assert isinstance(single, dict) and single == expected[0]
+    assert tokenizer(list(clips[1])) == expected[1]  # a list of (H, W, C) arrays is a clip as well
+    assert tokenizer(as_frames, batch_size=2) == expected
+    assert list(tokenizer(iter(as_frames))) == expected
+
+
+@pytest.mark.parametrize("suffix, options", [(".png", {}), (".tiff", {}), (".gif", {"duration": 40, "loop": 0})])
+def test_video_files_are_read_frame_by_frame(saved, tmp_path, suffix, options):
+    _, path = saved
+    tokenizer = pipeline("video-tokenization", model=path)
+    clips = digit_clips(2)
+    files = []
+    for index, clip in enumerate(clips):
+        frames = [Image.fromarray(frame) for frame in clip]
+        files.append(tmp_path / f"clip{index}{suffix}")
+        frames[0].save(files[-1], save_all=True, append_images=frames[1:], **options)
+    with Image.open(files[0]) as image:
+        assert image.n_frames == 9
+    results = tokenizer([str(files[0]), files[1]])
+    assert len(results) == 2 and tokenizer(files[1]) == results[1]
+    if suffix != ".gif":  # lossless formats give exactly the frames
+        assert results == tokenizer(clips)
+    else:
+        assert len(results[0]["temporal_ids"]) == tokenizer.model.config.num_temporal_queries
+
+
+def test_a_file_pillow_cannot_read_needs_a_video_backend(saved, tmp_path):
+    from transformers.utils import import_utils
+
+    backends = (import_utils.is_av_available, import_utils.is_decord_available, import_utils.is_cv2_available,
+                import_utils.is_torchcodec_available, import_utils.is_torchvision_available)
+    if any(available() for available in backends):
+        pytest.skip("a video backend is installed")
+    _, path = saved
+    (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    tokenizer = pipeline("video-tokenization", model=path)
+    with pytest.raises(ValueError, match=r"video #1: '.*clip\.mp4' is not a multi-frame image .* no video decoder"):
+        tokenizer([digit_clips(1)[0], tmp_path / "clip.mp4"])
+    with pytest.raises(FileNotFoundError, match="video #0: no file at"):
+        tokenizer(tmp_path / "nothing.gif")
+
+
+def test_errors_name_the_bad_item(saved):
+    _, path = saved
+    video_tokenizer = pipeline("video-tokenization", model=path)
+    clips = digit_clips(3)
+    with pytest.raises(ValueError, match="video #2 has 3 frames but 5 frames are required"):
+        video_tokenizer([clips[0], clips[1], clips[2][:3]], batch_size=2)
+    with pytest.raises(TypeError, match=r"video #1 is a single frame \(Image\)"):
+        video_tokenizer([clips[0], Image.fromarray(clips[1][0])])
+    with pytest.raises(ValueError, match="video #1 frame #0 has 4 channels"):
+        list(video_tokenizer(clip for clip in [clips[0], np.zeros((5, 16, 16, 4), np.uint8)]))  # raised as it streams
+    image_tokenizer = pipeline("image-tokenization", model=path)
+    images = photographs(3)
+    with pytest.raises(ValueError, match="image #2 has 4 channels, expected 3"):
+        image_tokenizer([images[0], np.asarray(images[1]), np.zeros((16, 16, 4), np.uint8)])
+    with pytest.raises(TypeError, match=r"image #1 is a dict; expected"):
+        image_tokenizer([images[0], {"pixels": 1}])
+    assert len(image_tokenizer(tuple(images))) == 3

@@ -67,8 +67,9 @@ def test_trainer_lowers_the_loss_and_the_curriculum_switches_stages(tmp_path, ti
 
 
 def test_image_stage_freezes_the_temporal_branch(tiny_sweet_config):
-    from modeling_sweet import SweetTokenizerModel
     from transformers import TrainerControl, TrainerState
+
+    from modeling_sweet import SweetTokenizerModel
 
     model = SweetTokenizerModel(tiny_sweet_config(curriculum=CURRICULUM))
     callback = SweetCurriculumCallback(model.config.curriculum)

@@ -5,6 +5,7 @@ import PIL.Image
 import pytest
 import torch
 from transformers import AutoConfig, PreTrainedConfig
+
 # the real class: `from transformers import AutoVideoProcessor` is a dummy when torchvision is missing
 from transformers.models.auto.video_processing_auto import AutoVideoProcessor
 
@@ -163,7 +164,8 @@ def test_errors_name_the_video_and_frame(processor, videos, error, message):
 
 def test_setting_errors(processor):
     frames = [np.zeros((8, 8, 3), np.uint8), np.zeros((9, 8, 3), np.uint8)]
-    with pytest.raises(ValueError, match=r"video #0 frame #1 has size \(9, 8\) after processing but video #0 frame #0"):
+    with pytest.raises(ValueError,
+                       match=r"video #0 frame #1 has size \(9, 8\) after processing but video #0 frame #0"):
         processor(frames, num_frames=2, do_resize=False)
     with pytest.raises(ValueError, match=r"video #1 has size \(4, 4\) after processing but video #0 has \(8, 8\)"):
         processor([random_video(3, 8, 8), random_video(3, 4, 4)], num_frames=3, do_resize=False)
