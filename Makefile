@@ -1,5 +1,6 @@
 # The two commands: `make demo` and `make test`. Both create .venv and install the package first.
-# `make quality` lints (ruff, configured in pyproject.toml); `make style` applies ruff's safe fixes.
+# `make quality` lints (ruff, configured in pyproject.toml) and checks `# Copied from` blocks; `make style` applies
+# ruff's safe fixes.
 # On other machines override the torch requirement, e.g. `make test TORCH_SPEC="torch==2.6.0"`.
 PYTHON      ?= python3
 VENV        ?= .venv
@@ -31,6 +32,7 @@ test: install
 
 quality: install
 	$(PY) -m ruff check .
+	$(PY) utils/check_copies.py
 
 style: install
 	$(PY) -m ruff check --fix .

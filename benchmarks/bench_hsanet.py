@@ -21,7 +21,7 @@ import platform
 import statistics
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
@@ -35,12 +35,12 @@ from torch_geometric.data import Batch, Data  # noqa: E402
 from modeling_hsanet import HSANetConfig, HSANetModel, HSANetProcessor  # noqa: E402
 from modeling_hsanet import featurization_hsanet as feat  # noqa: E402
 from modeling_hsanet import modeling_hsanet as mh  # noqa: E402
-from modeling_hsanet.processing_hsanet import collate_graphs  # noqa: E402
 from modeling_hsanet.modeling_hsanet import (  # noqa: E402
     CrossAttentionProjector,
     GraphBatchLayout,
     GraphMambaProjector,
 )
+from modeling_hsanet.processing_hsanet import collate_graphs  # noqa: E402
 
 CMET_PATH = os.path.join(RDConfig.RDContribDir, "FreeWilson", "data", "CHEMBL2321810.smi")
 BATCH_SIZE = 32
@@ -66,7 +66,7 @@ class Timing:
         """(max - min) / median, in percent: how noisy the measurement was."""
         return 100.0 * (self.max - self.min) / self.median if self.median > 0 else 0.0
 
-    def __add__(self, other: "Timing") -> "Timing":
+    def __add__(self, other: Timing) -> Timing:
         """Sum of two stages: per-repeat sums (repeats are paired by index; the shorter list wins)."""
         return Timing([a + b for a, b in zip(self.samples, other.samples)])
 
@@ -250,20 +250,40 @@ def section_throughput(args, processor, model, forced_models) -> None:
         rows.append(row("  forward, glibc malloc defaults", default_malloc, gin_fwd))
     print(f"## 1. Encoder throughput, default config (hidden {model.config.hidden_size}, "
           f"{model.config.num_gnn_layers} GIN layers, projector_mode='{model.config.projector_mode}')\n")
-    print(f"{num_molecules} c-Met molecules (CHEMBL2321810.smi) in {num_batches} batch{'es' if num_batches > 1 else ''} of {BATCH_SIZE}; "
-          f"heavy atoms per molecule: mean {atoms.mean():.1f}, min {int(atoms.min())}, max {int(atoms.max())}. "
-          f"Median of {len(hsa_fwd.samples)} repeats (forward spread {hsa_fwd.spread:.0f}%). "
-          f"Minor page faults per batch forward: {tuned_faults:,.0f}"
-          + (f" with the malloc setting below, {default_faults:,.0f} with glibc defaults" if default_malloc else "")
-          + ".\n")
-    print(markdown_table(
-        ["stage", "HSA-Net ms/batch", "HSA-Net mol/s", "GIN+mean ms/batch", "GIN+mean mol/s", "HSA-Net / GIN time"],
-        rows))
-    print("\nGIN+mean = the same `HSANetGINEncoder` weights followed by `GraphBatchLayout.mean_per_molecule`; its "
-          "featurization is parse + OGB atom/bond features + collate only (no structure-aware order, distances or "
-          "motif counts). The forced-mode rows are full HSA-Net forwards that build only one projector per level."
-          + (" 'glibc malloc defaults' is the adaptive forward measured before the allocator setting printed below "
-             "was applied (every other number uses that setting)." if default_malloc else "") + "\n")
+    print(
+        f"{num_molecules} c-Met molecules (CHEMBL2321810.smi) in {num_batches} "
+        f"batch{'es' if num_batches > 1 else ''} of {BATCH_SIZE}; "
+        f"heavy atoms per molecule: mean {atoms.mean():.1f}, min {int(atoms.min())}, max {int(atoms.max())}. "
+        f"Median of {len(hsa_fwd.samples)} repeats (forward spread {hsa_fwd.spread:.0f}%). "
+        f"Minor page faults per batch forward: {tuned_faults:,.0f}"
+        + (f" with the malloc setting below, {default_faults:,.0f} with glibc defaults" if default_malloc else "")
+        + ".\n"
+    )
+    print(
+        markdown_table(
+            [
+                "stage",
+                "HSA-Net ms/batch",
+                "HSA-Net mol/s",
+                "GIN+mean ms/batch",
+                "GIN+mean mol/s",
+                "HSA-Net / GIN time",
+            ],
+            rows,
+        )
+    )
+    print(
+        "\nGIN+mean = the same `HSANetGINEncoder` weights followed by `GraphBatchLayout.mean_per_molecule`; its "
+        "featurization is parse + OGB atom/bond features + collate only (no structure-aware order, distances or "
+        "motif counts). The forced-mode rows are full HSA-Net forwards that build only one projector per level."
+        + (
+            " 'glibc malloc defaults' is the adaptive forward measured before the allocator setting printed below "
+            "was applied (every other number uses that setting)."
+            if default_malloc
+            else ""
+        )
+        + "\n"
+    )
 
 
 def section_projectors(args, processor, model) -> None:
@@ -284,21 +304,42 @@ def section_projectors(args, processor, model) -> None:
 
     n_atoms = int(inputs["num_atoms"].sum())
     rows = [
-        ["GraphMambaProjector (whole)", ms(t_mamba.median), f"{t_mamba.median * 1e6 / n_atoms:.1f}",
-         f"{t_mamba.spread:.0f}%"],
-        ["  of which 1 scan direction (StructureAwareSelectiveScan)", ms(t_scan_block.median),
-         f"{t_scan_block.median * 1e6 / n_atoms:.1f}", f"{t_scan_block.spread:.0f}%"],
-        ["  of which query pooling (QueryCrossAttention)", ms(t_pool.median), f"{t_pool.median * 1e6 / n_atoms:.1f}",
-         f"{t_pool.spread:.0f}%"],
-        ["CrossAttentionProjector", ms(t_attn.median), f"{t_attn.median * 1e6 / n_atoms:.1f}", f"{t_attn.spread:.0f}%"],
+        [
+            "GraphMambaProjector (whole)",
+            ms(t_mamba.median),
+            f"{t_mamba.median * 1e6 / n_atoms:.1f}",
+            f"{t_mamba.spread:.0f}%",
+        ],
+        [
+            "  of which 1 scan direction (StructureAwareSelectiveScan)",
+            ms(t_scan_block.median),
+            f"{t_scan_block.median * 1e6 / n_atoms:.1f}",
+            f"{t_scan_block.spread:.0f}%",
+        ],
+        [
+            "  of which query pooling (QueryCrossAttention)",
+            ms(t_pool.median),
+            f"{t_pool.median * 1e6 / n_atoms:.1f}",
+            f"{t_pool.spread:.0f}%",
+        ],
+        [
+            "CrossAttentionProjector",
+            ms(t_attn.median),
+            f"{t_attn.median * 1e6 / n_atoms:.1f}",
+            f"{t_attn.spread:.0f}%",
+        ],
     ]
     print(f"## 2. Projector cost at hidden {model.config.hidden_size} (level 0 projectors of the adaptive model)\n")
-    print(f"Same batch of {BATCH_SIZE} c-Met molecules ({n_atoms} atoms), node states of the last GIN level. "
-          f"Median of {len(t_mamba.samples)} repeats.\n")
+    print(
+        f"Same batch of {BATCH_SIZE} c-Met molecules ({n_atoms} atoms), node states of the last GIN level. "
+        f"Median of {len(t_mamba.samples)} repeats.\n"
+    )
     print(markdown_table(["projector", "ms/batch", "µs/atom", "spread"], rows))
-    print(f"\nGraph-Mamba / cross-attention time: **{t_mamba.median / t_attn.median:.1f}x**. "
-          f"Selective scan: {'mamba_ssm CUDA kernel' if mh._mamba_selective_scan_fn is not None else 'pure PyTorch'} "
-          f"(CPU tensors always use the pure-PyTorch parallel scan).\n")
+    print(
+        f"\nGraph-Mamba / cross-attention time: **{t_mamba.median / t_attn.median:.1f}x**. "
+        f"Selective scan: {'mamba_ssm CUDA kernel' if mh._mamba_selective_scan_fn is not None else 'pure PyTorch'} "
+        f"(CPU tensors always use the pure-PyTorch parallel scan).\n"
+    )
 
 
 def section_scaling(args, processor, model) -> None:
@@ -322,11 +363,15 @@ def section_scaling(args, processor, model) -> None:
                 "featurization": measure(lambda: processor(batch), repeats, budget_s=budget),
                 "GIN encoder (5 layers)": measure(
                     lambda: model.encoder(inputs["atom_features"], inputs["edge_index"], inputs["bond_features"]),
-                    repeats, budget_s=budget),
-                "Graph-Mamba projector (x1)": measure(lambda: mamba(node_states, layout, **structure), repeats,
-                                                      budget_s=budget),
-                "cross-attention projector (x1)": measure(lambda: attention(node_states, layout), repeats,
-                                                          budget_s=budget),
+                    repeats,
+                    budget_s=budget,
+                ),
+                "Graph-Mamba projector (x1)": measure(
+                    lambda: mamba(node_states, layout, **structure), repeats, budget_s=budget
+                ),
+                "cross-attention projector (x1)": measure(
+                    lambda: attention(node_states, layout), repeats, budget_s=budget
+                ),
                 "full HSANetModel forward": measure(lambda: model(**inputs), repeats, budget_s=budget),
             }
             for component, timing in timings.items():
@@ -335,21 +380,39 @@ def section_scaling(args, processor, model) -> None:
                 if component not in base:
                     base[component] = (timing.median, n_atoms)
                 base_time, base_atoms = base[component]
-                rows.append([
-                    component, f"{n_atoms}", f"{batch_size}", ms(timing.median),
-                    f"{timing.median * 1e6 / total_atoms:.1f}", f"{timing.median / base_time:.1f}x",
-                    f"{n_atoms / base_atoms:.1f}x", f"{len(timing.samples)}", f"{timing.spread:.0f}%",
-                ])
+                rows.append(
+                    [
+                        component,
+                        f"{n_atoms}",
+                        f"{batch_size}",
+                        ms(timing.median),
+                        f"{timing.median * 1e6 / total_atoms:.1f}",
+                        f"{timing.median / base_time:.1f}x",
+                        f"{n_atoms / base_atoms:.1f}x",
+                        f"{len(timing.samples)}",
+                        f"{timing.spread:.0f}%",
+                    ]
+                )
     rows.sort(key=lambda r: (int(r[2]), COMPONENT_ORDER.index(r[0]), int(r[1])))
     print("## 3. Time vs molecule size\n")
-    print("Molecules: " + "; ".join(f"~{t}: `{SIZE_UNIT}`x{(len(s) - len(SIZE_END)) // len(SIZE_UNIT)}+`{SIZE_END}` "
-                                    f"= {n} heavy atoms" for t, s, n in series))
-    print(f"(linear chains of CH2CH2OCH2 + para-phenylene units). Batches of 1 molecule and of {max(args.size_batches)} "
-          "copies. µs/atom divides by all atoms of the batch; the ratios compare with the smallest molecule at the "
-          "same batch size, so linear scaling means `time ratio` ≈ `atom ratio` and a flat µs/atom. "
-          "The full forward runs 6 levels x (both projectors + a gate), so it costs ~6x one of each.\n")
-    print(markdown_table(
-        ["component", "atoms/mol", "batch", "ms", "µs/atom", "time ratio", "atom ratio", "repeats", "spread"], rows))
+    print(
+        "Molecules: "
+        + "; ".join(
+            f"~{t}: `{SIZE_UNIT}`x{(len(s) - len(SIZE_END)) // len(SIZE_UNIT)}+`{SIZE_END}` = {n} heavy atoms"
+            for t, s, n in series
+        )
+    )
+    print(
+        f"(linear chains of CH2CH2OCH2 + para-phenylene units). Batches of 1 molecule and of {max(args.size_batches)} "
+        "copies. µs/atom divides by all atoms of the batch; the ratios compare with the smallest molecule at the "
+        "same batch size, so linear scaling means `time ratio` ≈ `atom ratio` and a flat µs/atom. "
+        "The full forward runs 6 levels x (both projectors + a gate), so it costs ~6x one of each.\n"
+    )
+    print(
+        markdown_table(
+            ["component", "atoms/mol", "batch", "ms", "µs/atom", "time ratio", "atom ratio", "repeats", "spread"], rows
+        )
+    )
     print()
 
     # Padding: a batch with one large and seven small molecules is padded to the large one in both projectors.
@@ -366,11 +429,30 @@ def section_scaling(args, processor, model) -> None:
     ):
         timing = measure(fn, max(3, args.repeats // 2), budget_s=args.big_budget_s)
         separate = medians[component, n_large, 1] + medians[component, n_small, 8]
-        mixed_rows.append([component, ms(timing.median), f"{timing.median * 1e6 / n_mixed:.1f}", ms(separate),
-                           ms(medians[component, n_large, 8]), f"{timing.median / separate:.1f}x"])
+        mixed_rows.append(
+            [
+                component,
+                ms(timing.median),
+                f"{timing.median * 1e6 / n_mixed:.1f}",
+                ms(separate),
+                ms(medians[component, n_large, 8]),
+                f"{timing.median / separate:.1f}x",
+            ]
+        )
     print(f"### 3b. Padding: one {n_large}-atom molecule batched with seven {n_small}-atom ones ({n_mixed} atoms)\n")
-    print(markdown_table(["component", "mixed batch ms", "µs/real atom", f"{n_large}x1 + {n_small}x8 ms",
-                          f"{n_large}x8 ms", "mixed / separate"], mixed_rows))
+    print(
+        markdown_table(
+            [
+                "component",
+                "mixed batch ms",
+                "µs/real atom",
+                f"{n_large}x1 + {n_small}x8 ms",
+                f"{n_large}x8 ms",
+                "mixed / separate",
+            ],
+            mixed_rows,
+        )
+    )
     print()
 
     # Featurization stages of one molecule of each size: which step (if any) grows faster than linearly.
@@ -378,8 +460,9 @@ def section_scaling(args, processor, model) -> None:
     stage_rows = []
     for _, smiles, n_atoms in series:
         mol = feat.parse_smiles(smiles)
-        bonds = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()],
-                         dtype=np.int64).reshape(-1, 2)
+        bonds = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()], dtype=np.int64).reshape(
+            -1, 2
+        )
         rank = np.array(Chem.CanonicalRankAtoms(mol, breakTies=True), dtype=np.int64)
         degrees = np.bincount(bonds.reshape(-1), minlength=n_atoms)
         fragments = feat.brics_fragment_ids(mol, rank)
@@ -390,8 +473,7 @@ def section_scaling(args, processor, model) -> None:
             "OGB atom+bond features": lambda: (scheme.atom_features(mol), scheme.bond_features(mol)),
             "canonical rank": lambda: Chem.CanonicalRankAtoms(mol, breakTies=True),
             "BRICS fragments": lambda: feat.brics_fragment_ids(mol, rank),
-            "consecutive distances": lambda: feat.consecutive_distances(bonds, n_atoms, order,
-                                                                         args.max_scan_distance),
+            "consecutive distances": lambda: feat.consecutive_distances(bonds, n_atoms, order, args.max_scan_distance),
             "motif counts (85 fr_*)": lambda: feat.functional_group_counts(mol),
             "collate (1 molecule)": lambda: collate_graphs([graph]),
         }
@@ -404,8 +486,13 @@ def section_scaling(args, processor, model) -> None:
     print()
 
 
-COMPONENT_ORDER = ("featurization", "GIN encoder (5 layers)", "Graph-Mamba projector (x1)",
-                   "cross-attention projector (x1)", "full HSANetModel forward")
+COMPONENT_ORDER = (
+    "featurization",
+    "GIN encoder (5 layers)",
+    "Graph-Mamba projector (x1)",
+    "cross-attention projector (x1)",
+    "full HSANetModel forward",
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -442,8 +529,12 @@ def parse_benchmark_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
 
 def main() -> None:
     parser = benchmark_parser(__doc__.splitlines()[0], "fewer repeats and batches (smoke run)")
-    parser.add_argument("--no-malloc-tuning", dest="malloc_tuning", action="store_false",
-                        help="keep glibc's malloc defaults (slower and noisier: page faults on every forward)")
+    parser.add_argument(
+        "--no-malloc-tuning",
+        dest="malloc_tuning",
+        action="store_false",
+        help="keep glibc's malloc defaults (slower and noisier: page faults on every forward)",
+    )
     args = parse_benchmark_args(parser)
     args.repeats = 3 if args.quick else 7
     args.cmet_batches = 1 if args.quick else 4
@@ -459,11 +550,15 @@ def main() -> None:
     print("# HSA-Net CPU inference benchmark\n")
     print(f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}")
     print(f"- cpu: {cpu_model()} ({os.cpu_count()} logical cores visible)")
-    print(f"- torch {torch.__version__} ({torch.get_num_threads()} intra-op threads), "
-          f"torch_geometric {torch_geometric.__version__}, transformers {transformers.__version__}, "
-          f"rdkit {rdkit.__version__}, numpy {np.__version__}, python {platform.python_version()}")
-    print(f"- mode: {'quick' if args.quick else 'full'}; every number is a median after 1 warm-up run, "
-          "torch.no_grad(), model.eval(), float32\n")
+    print(
+        f"- torch {torch.__version__} ({torch.get_num_threads()} intra-op threads), "
+        f"torch_geometric {torch_geometric.__version__}, transformers {transformers.__version__}, "
+        f"rdkit {rdkit.__version__}, numpy {np.__version__}, python {platform.python_version()}"
+    )
+    print(
+        f"- mode: {'quick' if args.quick else 'full'}; every number is a median after 1 warm-up run, "
+        "torch.no_grad(), model.eval(), float32\n"
+    )
 
     processor = HSANetProcessor()
     with torch.no_grad():

@@ -21,7 +21,7 @@ import os
 import platform
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
@@ -30,8 +30,6 @@ sys.path.insert(0, os.path.join(REPO_ROOT, "examples"))
 import diffusers  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
-from diffusers import VQModel  # noqa: E402
-
 from bench_hsanet import (  # noqa: E402
     Timing,
     benchmark_parser,
@@ -41,8 +39,10 @@ from bench_hsanet import (  # noqa: E402
     ms,
     parse_benchmark_args,
 )
-from modeling_sweet import SweetTokenizerConfig, SweetTokenizerModel  # noqa: E402
+from diffusers import VQModel  # noqa: E402
 from run_sweet_demo import SWEET_CONFIG, VQ_CONFIG  # noqa: E402
+
+from modeling_sweet import SweetTokenizerConfig, SweetTokenizerModel  # noqa: E402
 
 IMAGE_BATCH, CLIP_BATCH = 32, 4
 # One default-config clip takes 20-30 s (encode + decode) on the 2-core reference CPU: there its decoder gets no

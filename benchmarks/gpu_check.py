@@ -69,13 +69,29 @@ def cases(tiny: bool) -> list[ModelCase]:
     sweet_config = SweetTokenizerConfig(**SWEET_TINY) if tiny else SweetTokenizerConfig()
     smiles = SMILES if tiny else [m.smiles for m in load_cmet_ligands()[:64]]
     return [
-        ModelCase("HSANetModel", lambda: HSANetModel(hsanet_config()), lambda: hsanet_inputs(smiles, False),
-                  "last_hidden_state", lambda o: o.last_hidden_state.pow(2).mean() + o.aux_loss, same_gates),
-        ModelCase("HSANetForMolecularPropertyPrediction", lambda: HSANetForMolecularPropertyPrediction(hsanet_config()),
-                  lambda: hsanet_inputs(smiles, True), "logits", lambda o: o.loss, same_gates),
-        ModelCase("SweetTokenizerModel", lambda: SweetTokenizerModel(sweet_config),
-                  lambda: sweet_inputs(sweet_config, 2 if tiny else 4, 2 if tiny else 4), "reconstruction",
-                  lambda o: o.loss),
+        ModelCase(
+            "HSANetModel",
+            lambda: HSANetModel(hsanet_config()),
+            lambda: hsanet_inputs(smiles, False),
+            "last_hidden_state",
+            lambda o: o.last_hidden_state.pow(2).mean() + o.aux_loss,
+            same_gates,
+        ),
+        ModelCase(
+            "HSANetForMolecularPropertyPrediction",
+            lambda: HSANetForMolecularPropertyPrediction(hsanet_config()),
+            lambda: hsanet_inputs(smiles, True),
+            "logits",
+            lambda o: o.loss,
+            same_gates,
+        ),
+        ModelCase(
+            "SweetTokenizerModel",
+            lambda: SweetTokenizerModel(sweet_config),
+            lambda: sweet_inputs(sweet_config, 2 if tiny else 4, 2 if tiny else 4),
+            "reconstruction",
+            lambda o: o.loss,
+        ),
     ]
 
 
@@ -84,7 +100,9 @@ def to_device(inputs: dict, device) -> dict:
 
 
 def relative_difference(actual, expected) -> float:
-    return float((actual.float().cpu() - expected.float().cpu()).abs().max() / expected.float().abs().max().clamp(min=1e-6))
+    return float(
+        (actual.float().cpu() - expected.float().cpu()).abs().max() / expected.float().abs().max().clamp(min=1e-6)
+    )
 
 
 def check_dtypes(case: ModelCase, device: str) -> list[tuple[str, bool, str]]:
@@ -102,18 +120,29 @@ def check_dtypes(case: ModelCase, device: str) -> list[tuple[str, bool, str]]:
     with torch.no_grad(), torch.autocast(device, dtype=torch.bfloat16):
         autocast = model(**to_device(inputs, device))
     keep = case.comparable(autocast, reference)
-    difference = relative_difference(getattr(autocast, case.output_name)[keep.to(device)],
-                                     getattr(reference, case.output_name)[keep])
-    rows.append(("bf16 autocast forward", difference <= BF16_TOLERANCE and keep.float().mean() >= 0.5,
-                 f"max rel. difference {difference:.2e} on {int(keep.sum())}/{len(keep)} items"))
+    difference = relative_difference(
+        getattr(autocast, case.output_name)[keep.to(device)], getattr(reference, case.output_name)[keep]
+    )
+    rows.append(
+        (
+            "bf16 autocast forward",
+            difference <= BF16_TOLERANCE and keep.float().mean() >= 0.5,
+            f"max rel. difference {difference:.2e} on {int(keep.sum())}/{len(keep)} items",
+        )
+    )
 
     with torch.no_grad():
         low = case.build().eval()
         low.load_state_dict(model.state_dict())
         outputs = low.to(device, torch.bfloat16)(**to_device(inputs, device))
     output = getattr(outputs, case.output_name)
-    rows.append(("model.to(bfloat16) forward", output.dtype == torch.bfloat16 and bool(torch.isfinite(output).all()),
-                 f"dtype {output.dtype}"))
+    rows.append(
+        (
+            "model.to(bfloat16) forward",
+            output.dtype == torch.bfloat16 and bool(torch.isfinite(output).all()),
+            f"dtype {output.dtype}",
+        )
+    )
 
     model.train()
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
@@ -121,11 +150,14 @@ def check_dtypes(case: ModelCase, device: str) -> list[tuple[str, bool, str]]:
     with torch.autocast(device, dtype=torch.bfloat16):
         loss = case.loss(model(**to_device(inputs, device)))
     loss.backward()
-    finite = bool(torch.isfinite(loss)) and all(bool(torch.isfinite(p.grad).all())
-                                                for p in model.parameters() if p.grad is not None)
+    finite = bool(torch.isfinite(loss)) and all(
+        bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None
+    )
     optimizer.step()
     moved = sum(not torch.equal(before[name], p) for name, p in model.named_parameters())
-    rows.append(("bf16 autocast training step", finite and moved > 0, f"loss {loss.item():.4f}, {moved} tensors moved"))
+    rows.append(
+        ("bf16 autocast training step", finite and moved > 0, f"loss {loss.item():.4f}, {moved} tensors moved")
+    )
     return rows
 
 
@@ -145,8 +177,11 @@ def peak_memory(case: ModelCase, device: str) -> tuple[str, bool, str]:
         peak = f"peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
     else:
         peak = "peak n/a on CPU"
-    return ("bf16 forward+backward, default config", bool(torch.isfinite(loss)),
-            f"{peak}, {time.perf_counter() - start:.2f} s, batch {len(next(iter(inputs.values())))}")
+    return (
+        "bf16 forward+backward, default config",
+        bool(torch.isfinite(loss)),
+        f"{peak}, {time.perf_counter() - start:.2f} s, batch {len(next(iter(inputs.values())))}",
+    )
 
 
 def check_scan_kernel(device: str) -> tuple[str, bool, str] | None:
@@ -156,8 +191,10 @@ def check_scan_kernel(device: str) -> tuple[str, bool, str] | None:
         return None
     generator = torch.Generator().manual_seed(0)
     batch, inner, state, length = 4, 64, 16, 256
-    u, B, C = (torch.randn(*shape, generator=generator) for shape in
-               ((batch, inner, length), (batch, state, length), (batch, state, length)))
+    u, B, C = (
+        torch.randn(*shape, generator=generator)
+        for shape in ((batch, inner, length), (batch, state, length), (batch, state, length))
+    )
     delta = torch.nn.functional.softplus(torch.randn(batch, inner, length, generator=generator))
     A, D = -torch.rand(inner, state, generator=generator) * 3, torch.randn(inner, generator=generator)
     args = [x.to(device) for x in (u, delta, A, B, C, D)]
@@ -168,8 +205,11 @@ def check_scan_kernel(device: str) -> tuple[str, bool, str] | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu for a smoke run")
-    parser.add_argument("--skip-memory", action="store_true",
-                        help="leave out the default-config memory rows (always left out on the CPU)")
+    parser.add_argument(
+        "--skip-memory",
+        action="store_true",
+        help="leave out the default-config memory rows (always left out on the CPU)",
+    )
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         print("gpu_check: CUDA is not available (use --device cpu for a smoke run on the CPU)")
@@ -195,7 +235,9 @@ def main() -> int:
             try:
                 report(case.name, [peak_memory(case, args.device)])
             except Exception as error:  # noqa: BLE001
-                report(case.name, [("bf16 forward+backward, default config", False, f"{type(error).__name__}: {error}")])
+                report(
+                    case.name, [("bf16 forward+backward, default config", False, f"{type(error).__name__}: {error}")]
+                )
     scan = check_scan_kernel(args.device)
     if scan is not None:
         report("selective scan", [scan])

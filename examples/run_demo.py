@@ -36,9 +36,19 @@ from modeling_hsanet.data_hsanet import load_cmet_ligands, scaffold_split  # noq
 from modeling_hsanet.modeling_hsanet import GraphBatchLayout, HSANetGINEncoder  # noqa: E402
 
 OUTPUT_DIR = "demo_outputs"
-# A CPU-sized HSA-Net: the paper's layout (5 GIN layers -> 6 levels, 8 queries per level, 4 experts, top-2) at width 128.
-DEMO_CONFIG = dict(hidden_size=128, num_gnn_layers=5, num_attention_heads=4, num_query_tokens=8, mamba_d_state=4,
-                   fusion_intermediate_size=256, num_motif_tokens=4, gnn_dropout=0.1, num_labels=1)
+# A CPU-sized HSA-Net: the paper's layout (5 GIN layers -> 6 levels, 8 queries per level, 4 experts, top-2) at
+# width 128.
+DEMO_CONFIG = dict(
+    hidden_size=128,
+    num_gnn_layers=5,
+    num_attention_heads=4,
+    num_query_tokens=8,
+    mamba_d_state=4,
+    fusion_intermediate_size=256,
+    num_motif_tokens=4,
+    gnn_dropout=0.1,
+    num_labels=1,
+)
 
 
 class GINMeanPoolRegressor(nn.Module):
@@ -70,10 +80,21 @@ def train_and_test(name, model, train, test, processor, epochs, seed, label_mean
     head = model.classifier if hasattr(model, "classifier") else model.head
     nn.init.constant_(head.bias, label_mean)  # start at the training mean so the loss scale is sane from step 0
     args = TrainingArguments(
-        output_dir=os.path.join(OUTPUT_DIR, "trainer", name), per_device_train_batch_size=32,
-        per_device_eval_batch_size=64, num_train_epochs=epochs, learning_rate=1e-3, weight_decay=1e-4,
-        warmup_steps=10, lr_scheduler_type="cosine", logging_strategy="no", save_strategy="no", report_to=[],
-        remove_unused_columns=False, use_cpu=True, seed=seed, disable_tqdm=False,
+        output_dir=os.path.join(OUTPUT_DIR, "trainer", name),
+        per_device_train_batch_size=32,
+        per_device_eval_batch_size=64,
+        num_train_epochs=epochs,
+        learning_rate=1e-3,
+        weight_decay=1e-4,
+        warmup_steps=10,
+        lr_scheduler_type="cosine",
+        logging_strategy="no",
+        save_strategy="no",
+        report_to=[],
+        remove_unused_columns=False,
+        use_cpu=True,
+        seed=seed,
+        disable_tqdm=False,
     )
     trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=processor.collate)
     print(f"\n== {name}: {sum(p.numel() for p in model.parameters()):,} parameters, {epochs} epochs")
@@ -88,8 +109,11 @@ def train_and_test(name, model, train, test, processor, epochs, seed, label_mean
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--all-ablations", action="store_true",
-                        help="also train the Graph-Mamba-only ablation (~2 more minutes on 2 cores)")
+    parser.add_argument(
+        "--all-ablations",
+        action="store_true",
+        help="also train the Graph-Mamba-only ablation (~2 more minutes on 2 cores)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -100,11 +124,15 @@ def main() -> None:
     molecules = load_cmet_ligands()
     smiles = [m.smiles for m in molecules]
     train_index, valid_index, test_index = scaffold_split(smiles, (0.8, 0.1, 0.1), seed=args.seed)
-    dataset = Dataset.from_dict({"smiles": smiles, "labels": [m.label for m in molecules],
-                                 "chembl_id": [m.identifier for m in molecules]})
+    dataset = Dataset.from_dict(
+        {"smiles": smiles, "labels": [m.label for m in molecules], "chembl_id": [m.identifier for m in molecules]}
+    )
     # The validation part is held out unused: every model trains for the same fixed budget (no early stopping).
     train, test = dataset.select(train_index), dataset.select(test_index)
-    print(f"c-Met pIC50: {len(molecules)} molecules; scaffold split {len(train_index)}/{len(valid_index)}/{len(test_index)}")
+    print(
+        f"c-Met pIC50: {len(molecules)} molecules; "
+        f"scaffold split {len(train_index)}/{len(valid_index)}/{len(test_index)}"
+    )
     label_mean = float(np.mean(train["labels"]))
     results = {}
 
@@ -113,9 +141,13 @@ def main() -> None:
     forest.fit(morgan_fingerprints(train["smiles"]), np.array(train["labels"]))
     predicted = forest.predict(morgan_fingerprints(test["smiles"]))
     results["Morgan FP (r=2, 2048) + random forest"] = {
-        **regression_metrics(np.array(test["labels"]), predicted), "seconds": time.perf_counter() - start}
+        **regression_metrics(np.array(test["labels"]), predicted),
+        "seconds": time.perf_counter() - start,
+    }
     results["predict the training mean"] = {
-        **regression_metrics(np.array(test["labels"]), np.full(len(test), label_mean)), "seconds": 0.0}
+        **regression_metrics(np.array(test["labels"]), np.full(len(test), label_mean)),
+        "seconds": 0.0,
+    }
 
     processor = HSANetProcessor()
     variants = {
@@ -132,8 +164,9 @@ def main() -> None:
         hsanet = hsanet or model
     torch.manual_seed(args.seed)
     gin = GINMeanPoolRegressor(HSANetConfig(**DEMO_CONFIG))
-    results["ablation: GIN + mean pooling"] = train_and_test("GIN + mean pooling", gin, train, test, processor,
-                                                            args.epochs, args.seed, label_mean)
+    results["ablation: GIN + mean pooling"] = train_and_test(
+        "GIN + mean pooling", gin, train, test, processor, args.epochs, args.seed, label_mean
+    )
 
     # Save, reload through the Auto class and the pipeline, predict.
     save_dir = os.path.join(OUTPUT_DIR, "hsanet-cmet")
@@ -148,15 +181,24 @@ def main() -> None:
     print(f"\nSaved to {save_dir}; reloaded with AutoModelForSequenceClassification and pipeline():")
     print("| ChEMBL id | SMILES | measured pIC50 | pipeline | AutoModel |\n|---|---|---|---|---|")
     for row, prediction, value in zip(examples, predictions, direct):
-        print(f"| {row['chembl_id']} | `{row['smiles'][:48]}` | {row['labels']:.2f} | {prediction['score']:.2f} | {value:.2f} |")
+        print(
+            f"| {row['chembl_id']} | `{row['smiles'][:48]}` | {row['labels']:.2f} | {prediction['score']:.2f} "
+            f"| {value:.2f} |"
+        )
     with torch.no_grad():
         choices = reloaded(**processor(list(test["smiles"]))).projector_choices.float().mean(0)
-    print("Share of test molecules sent to Graph-Mamba, per level (0 = atom embedding):",
-          ", ".join(f"L{i}: {share:.2f}" for i, share in enumerate(choices.tolist())))
+    print(
+        "Share of test molecules sent to Graph-Mamba, per level (0 = atom embedding):",
+        ", ".join(f"L{i}: {share:.2f}" for i, share in enumerate(choices.tolist())),
+    )
 
-    table = [f"c-Met pIC50, scaffold split test set ({len(test)} molecules), {date.today()}, "
-             f"{platform.machine()} CPU, {args.threads} threads, {args.epochs} epochs, seed {args.seed}", "",
-             "| model | test RMSE | test R² | train time (s) |", "|---|---|---|---|"]
+    table = [
+        f"c-Met pIC50, scaffold split test set ({len(test)} molecules), {date.today()}, "
+        f"{platform.machine()} CPU, {args.threads} threads, {args.epochs} epochs, seed {args.seed}",
+        "",
+        "| model | test RMSE | test R² | train time (s) |",
+        "|---|---|---|---|",
+    ]
     table += [f"| {name} | {r['rmse']:.3f} | {r['r2']:.3f} | {r['seconds']:.0f} |" for name, r in results.items()]
     print("\n" + "\n".join(table))
     with open(os.path.join(OUTPUT_DIR, "results.md"), "w") as handle:

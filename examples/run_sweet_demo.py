@@ -317,23 +317,34 @@ def main() -> None:
     curriculum_callback = SweetCurriculumCallback(config.curriculum, collator)
     timings["SweetTokenizer training"] = train("SweetTokenizer", sweet, rows, collator, [curriculum_callback], steps,
                                                args.batch_size, args.seed)
-    print("curriculum stages applied:", ", ".join(f"step {step}: {name}" for step, name in curriculum_callback.history))
+    stages = ", ".join(f"step {step}: {name}" for step, name in curriculum_callback.history)
+    print("curriculum stages applied:", stages)
     sweet.eval()
 
     # VQModel on the same rows, same steps, batch size and schedule.
     torch.manual_seed(args.seed)
     vq = VQModel(**VQ_CONFIG)
     frame_collator = FrameCollator(media=curriculum[0]["media"])
-    timings["VQModel training"] = train("VQModel", VQModelForTraining(vq), rows, frame_collator,
-                                        [MediaScheduleCallback(curriculum, frame_collator)], steps, args.batch_size,
-                                        args.seed)
+    timings["VQModel training"] = train(
+        "VQModel",
+        VQModelForTraining(vq),
+        rows,
+        frame_collator,
+        [MediaScheduleCallback(curriculum, frame_collator)],
+        steps,
+        args.batch_size,
+        args.seed,
+    )
     vq.eval()
 
     # Evaluation.
     start = time.perf_counter()
     results, reconstructions, tokens = [], {}, {}
-    training_part = {"test digits": "train digits", "test photographs": "train photo crops",
-                     "test clips": "train clips"}
+    training_part = {
+        "test digits": "train digits",
+        "test photographs": "train photo crops",
+        "test clips": "train clips",
+    }
     for part in ("test digits", "test photographs", "test clips"):
         pixels = data[part]
         sweet_out, spatial_ids, temporal_ids = sweet_reconstruct(sweet, pixels)
@@ -345,15 +356,28 @@ def main() -> None:
         if temporal_ids is not None:
             sweet_usage += f"; temporal {usage(temporal_ids, config.temporal_codebook_size)}"
         # Tokens per item, counted on the ids the tokenizers returned.
-        sweet_tokens = (f"{spatial_ids.shape[1] + temporal_ids.shape[1]:,} ({spatial_ids.shape[1]} + "
-                        f"{temporal_ids.shape[1]})" if clips else f"{spatial_ids.shape[1]}")
-        vq_tokens = (f"{vq_ids.shape[1]:,} ({pixels.shape[2]} x {vq_ids.shape[1] // pixels.shape[2]})" if clips
-                     else f"{vq_ids.shape[1]}")
+        sweet_tokens = (
+            f"{spatial_ids.shape[1] + temporal_ids.shape[1]:,} ({spatial_ids.shape[1]} + {temporal_ids.shape[1]})"
+            if clips
+            else f"{spatial_ids.shape[1]}"
+        )
+        vq_tokens = (
+            f"{vq_ids.shape[1]:,} ({pixels.shape[2]} x {vq_ids.shape[1] // pixels.shape[2]})"
+            if clips
+            else f"{vq_ids.shape[1]}"
+        )
         tokens[part] = (sweet_tokens.split(" ")[0], vq_tokens.split(" ")[0])
         name = {"test digits": "digits", "test photographs": "photographs", "test clips": "moving digits"}[part]
         results.append((f"{name} ({count})", "SweetTokenizer", sweet_tokens, quality(pixels, sweet_out), sweet_usage))
-        results.append((f"{name} ({count})", "VQModel", vq_tokens, quality(pixels, vq_out),
-                        usage(vq_ids, VQ_CONFIG["num_vq_embeddings"])))
+        results.append(
+            (
+                f"{name} ({count})",
+                "VQModel",
+                vq_tokens,
+                quality(pixels, vq_out),
+                usage(vq_ids, VQ_CONFIG["num_vq_embeddings"]),
+            )
+        )
         # Reference: the per-pixel mean of the matching training data (of every training frame for clips).
         mean = data[training_part[part]].mean(axis=(0, 2) if clips else 0)
         mean = np.broadcast_to(mean[:, None] if clips else mean, pixels.shape)
@@ -374,41 +398,71 @@ def main() -> None:
     start = time.perf_counter()
     shown = 7
     image_rows = [np.concatenate([data["test digits"][:shown], data["test photographs"][:shown]])]
-    image_rows += [np.concatenate([reconstructions["test digits"][which][:shown],
-                                   reconstructions["test photographs"][which][:shown]]) for which in (0, 1)]
+    image_rows += [
+        np.concatenate(
+            [reconstructions["test digits"][which][:shown], reconstructions["test photographs"][which][:shown]]
+        )
+        for which in (0, 1)
+    ]
     frames = list(range(0, NUM_FRAMES, 2))
-    clip_rows = [clip[0][:, frames].transpose(1, 0, 2, 3)  # (C, T, H, W) -> frames (T, C, H, W)
-                 for clip in (data["test clips"], *reconstructions["test clips"][:2])]
+    clip_rows = [
+        clip[0][:, frames].transpose(1, 0, 2, 3)  # (C, T, H, W) -> frames (T, C, H, W)
+        for clip in (data["test clips"], *reconstructions["test clips"][:2])
+    ]
     (sweet_image, vq_image), (sweet_clip, vq_clip) = tokens["test digits"], tokens["test clips"]
     grid_path = os.path.join(OUTPUT_DIR, "sweet_reconstructions.png")
-    write_grid(grid_path, [
-        (f"Test images: {shown} held-out digits, {shown} photographs (fixed centre crops)", [
-            ("original", image_rows[0]),
-            (f"SweetTokenizer ({sweet_image} tokens)", image_rows[1]),
-            (f"VQModel ({vq_image} tokens)", image_rows[2])]),
-        (f"Test moving-digit clip #0, frames {', '.join(map(str, frames))}", [
-            ("original", clip_rows[0]),
-            (f"SweetTokenizer ({sweet_clip} tokens)", clip_rows[1]),
-            (f"VQModel ({vq_clip} tokens)", clip_rows[2])]),
-    ])
+    write_grid(
+        grid_path,
+        [
+            (
+                f"Test images: {shown} held-out digits, {shown} photographs (fixed centre crops)",
+                [
+                    ("original", image_rows[0]),
+                    (f"SweetTokenizer ({sweet_image} tokens)", image_rows[1]),
+                    (f"VQModel ({vq_image} tokens)", image_rows[2]),
+                ],
+            ),
+            (
+                f"Test moving-digit clip #0, frames {', '.join(map(str, frames))}",
+                [
+                    ("original", clip_rows[0]),
+                    (f"SweetTokenizer ({sweet_clip} tokens)", clip_rows[1]),
+                    (f"VQModel ({vq_clip} tokens)", clip_rows[2]),
+                ],
+            ),
+        ],
+    )
     timings["PNG grid"] = time.perf_counter() - start
     timings["total (this script)"] = time.perf_counter() - script_start
 
-    sweet_frozen = sum(buffer.numel() for name, buffer in sweet.named_buffers() if name.endswith("language_embeddings"))
-    table = [f"SweetTokenizer vs diffusers VQModel, {IMAGE_SIZE}x{IMAGE_SIZE} RGB, {date.today()}, "
-             f"{platform.machine()} CPU, {args.threads} threads, {steps} steps of batch {args.batch_size} each, "
-             f"seed {args.seed}", "",
-             "| test data | tokenizer | tokens / item | PSNR (dB) | SSIM | codebook usage (distinct codes) |",
-             "|---|---|---|---|---|---|"]
-    table += [f"| {data_name} | {model} | {tokens} | {q['psnr']:.2f} | {q['ssim']:.3f} | {use} |"
-              for data_name, model, tokens, q, use in results]
-    table += ["", "| tokenizer | trainable parameters | codebook | train time (s) |", "|---|---|---|---|",
-              f"| SweetTokenizer | {count_parameters(sweet):,} (+ {sweet_frozen:,} frozen word-embedding values) | "
-              f"{config.spatial_codebook_size:,} spatial + {config.temporal_codebook_size:,} temporal MiniLM words, "
-              f"{config.codebook_dim}-d projection | {timings['SweetTokenizer training']:.0f} |",
-              f"| VQModel | {count_parameters(vq):,} | {VQ_CONFIG['num_vq_embeddings']:,} learned "
-              f"{VQ_CONFIG['vq_embed_dim']}-d codes | {timings['VQModel training']:.0f} |",
-              "", "| part | seconds |", "|---|---|"]
+    sweet_frozen = sum(
+        buffer.numel() for name, buffer in sweet.named_buffers() if name.endswith("language_embeddings")
+    )
+    table = [
+        f"SweetTokenizer vs diffusers VQModel, {IMAGE_SIZE}x{IMAGE_SIZE} RGB, {date.today()}, "
+        f"{platform.machine()} CPU, {args.threads} threads, {steps} steps of batch {args.batch_size} each, "
+        f"seed {args.seed}",
+        "",
+        "| test data | tokenizer | tokens / item | PSNR (dB) | SSIM | codebook usage (distinct codes) |",
+        "|---|---|---|---|---|---|",
+    ]
+    table += [
+        f"| {data_name} | {model} | {tokens} | {q['psnr']:.2f} | {q['ssim']:.3f} | {use} |"
+        for data_name, model, tokens, q, use in results
+    ]
+    table += [
+        "",
+        "| tokenizer | trainable parameters | codebook | train time (s) |",
+        "|---|---|---|---|",
+        f"| SweetTokenizer | {count_parameters(sweet):,} (+ {sweet_frozen:,} frozen word-embedding values) | "
+        f"{config.spatial_codebook_size:,} spatial + {config.temporal_codebook_size:,} temporal MiniLM words, "
+        f"{config.codebook_dim}-d projection | {timings['SweetTokenizer training']:.0f} |",
+        f"| VQModel | {count_parameters(vq):,} | {VQ_CONFIG['num_vq_embeddings']:,} learned "
+        f"{VQ_CONFIG['vq_embed_dim']}-d codes | {timings['VQModel training']:.0f} |",
+        "",
+        "| part | seconds |",
+        "|---|---|",
+    ]
     table += [f"| {part} | {seconds:.1f} |" for part, seconds in timings.items()]
     print("\n" + "\n".join(table))
     print(f"\nWrote {grid_path}")

@@ -33,7 +33,9 @@ def load_cmet_ligands() -> list[LabelledMolecule]:
     smiles_path = os.path.join(data_dir, "CHEMBL2321810.smi")
     activity_path = os.path.join(data_dir, "CHEMBL2321810_act.csv")
     if not (os.path.exists(smiles_path) and os.path.exists(activity_path)):
-        raise FileNotFoundError(f"RDKit's c-Met data set is not in {data_dir}; is RDKit installed with its Contrib folder?")
+        raise FileNotFoundError(
+            f"RDKit's c-Met data set is not in {data_dir}; is RDKit installed with its Contrib folder?"
+        )
     with open(activity_path, newline="") as handle:
         activity = {row["Name"]: float(row["Act"]) for row in csv.DictReader(handle)}
     molecules = []

@@ -14,8 +14,8 @@ added beside `"ogb"` without touching the model.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 from rdkit import Chem, rdBase

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
 from torch import nn
 from torch_geometric.nn import GINEConv
 from torch_geometric.utils import scatter
@@ -345,7 +347,8 @@ class StructureAwareSelectiveScan(nn.Module):
     def __init__(self, config: HSANetConfig):
         super().__init__()
         hidden, inner = config.hidden_size, config.mamba_expand * config.hidden_size
-        self.state_size, self.dt_rank, self.use_kernels = config.mamba_d_state, config.mamba_dt_rank, config.use_mamba_kernels
+        self.state_size, self.dt_rank = config.mamba_d_state, config.mamba_dt_rank
+        self.use_kernels = config.use_mamba_kernels
         self.in_proj = nn.Linear(hidden, 2 * inner)
         self.conv1d = nn.Conv1d(inner, inner, config.mamba_d_conv, groups=inner, padding=config.mamba_d_conv - 1)
         self.x_proj = nn.Linear(inner, self.dt_rank + 2 * self.state_size, bias=False)
@@ -356,7 +359,8 @@ class StructureAwareSelectiveScan(nn.Module):
         self.out_proj = nn.Linear(inner, hidden)
 
     def forward(self, sequence: torch.Tensor, distance: torch.LongTensor) -> torch.Tensor:
-        """`sequence`: (batch, length, hidden), right-padded; `distance`: (batch, length). Returns (batch, length, hidden)."""
+        """`sequence`: (batch, length, hidden), right-padded; `distance`: (batch, length).
+        Returns (batch, length, hidden)."""
         length = sequence.shape[1]
         x, gate = self.in_proj(sequence).chunk(2, dim=-1)
         x = F.silu(self.conv1d(x.transpose(1, 2))[..., :length])  # (batch, inner, length), causal
@@ -375,7 +379,8 @@ class GraphMambaProjector(GradientCheckpointingLayer):
        local MPNN beside Graph-Mamba's global scan); linear in the number of bonds.
     2. Order: atoms are scanned in the featurizer's structure-aware order (BRICS fragment, degree, canonical rank),
        forward and backward over each molecule's own length, each direction with its own parameters.
-    3. Distance: the scan's step size sees the graph distance between consecutive atoms (`StructureAwareSelectiveScan`).
+    3. Distance: the scan's step size sees the graph distance between consecutive atoms
+       (`StructureAwareSelectiveScan`).
     4. Reduction: learned queries attend over the scanned atoms (as `CrossAttentionProjector`).
     Everything is linear in the number of atoms.
     """
@@ -388,8 +393,15 @@ class GraphMambaProjector(GradientCheckpointingLayer):
         self.backward_scan = StructureAwareSelectiveScan(config)
         self.pool = QueryCrossAttention(config, config.num_query_tokens)
 
-    def forward(self, node_states, layout: GraphBatchLayout, edge_index, distance_to_previous, distance_to_next,
-                output_attentions: bool = False):
+    def forward(
+        self,
+        node_states,
+        layout: GraphBatchLayout,
+        edge_index,
+        distance_to_previous,
+        distance_to_next,
+        output_attentions: bool = False,
+    ):
         """`node_states`: (num_atoms_total, hidden) -> tokens (batch, num_query_tokens, hidden) and, with
         `output_attentions`, the pooling attention over the forward sequence (else None)."""
         source, target = edge_index
@@ -419,16 +431,21 @@ class HierarchicalAdaptiveProjector(nn.Module):
         levels = range(config.num_levels)
         uses_attention = self.mode in ("adaptive", "cross_attention")
         uses_mamba = self.mode in ("adaptive", "graph_mamba")
-        self.cross_attention = nn.ModuleList(CrossAttentionProjector(config) for _ in levels) if uses_attention else None
+        self.cross_attention = (
+            nn.ModuleList(CrossAttentionProjector(config) for _ in levels) if uses_attention else None
+        )
         self.graph_mamba = nn.ModuleList(GraphMambaProjector(config) for _ in levels) if uses_mamba else None
-        self.gates = nn.ModuleList(nn.Linear(config.hidden_size, 2) for _ in levels) if self.mode == "adaptive" else None
+        self.gates = (
+            nn.ModuleList(nn.Linear(config.hidden_size, 2) for _ in levels) if self.mode == "adaptive" else None
+        )
 
     def _project_level(self, level: int, node_states, layout, structure, output_attentions: bool):
         """Returns tokens (batch, Q, hidden), the attention of the projector used (batch, heads, Q, max_atoms) with
         `output_attentions` (else None), gate logits (batch, 2) (None when forced) and choices (batch,)."""
-        projectors = (lambda: self.cross_attention[level](node_states, layout, output_attentions=output_attentions),
-                      lambda: self.graph_mamba[level](node_states, layout, **structure,
-                                                      output_attentions=output_attentions))
+        projectors = (
+            lambda: self.cross_attention[level](node_states, layout, output_attentions=output_attentions),
+            lambda: self.graph_mamba[level](node_states, layout, **structure, output_attentions=output_attentions),
+        )
         if self.mode != "adaptive":
             choice = CROSS_ATTENTION if self.mode == "cross_attention" else GRAPH_MAMBA
             choices = torch.full((layout.batch_size,), choice, device=node_states.device)
@@ -449,13 +466,15 @@ class HierarchicalAdaptiveProjector(nn.Module):
                     attention = attention + weights[:, choice, None, None, None] * weights_of_choice
         return tokens, (attention if output_attentions else None), logits, weights.argmax(-1)
 
-    def forward(self, levels: list[torch.Tensor], layout: GraphBatchLayout, output_attentions: bool = False,
-                **structure):
+    def forward(
+        self, levels: list[torch.Tensor], layout: GraphBatchLayout, output_attentions: bool = False, **structure
+    ):
         """`levels`: num_levels x (num_atoms_total, hidden). Returns tokens (batch, num_levels * Q, hidden), the
         per-level attentions (keys in input order; None without `output_attentions`), gate logits
         (batch, num_levels, 2) (None when a projector is forced) and choices (batch, num_levels)."""
-        tokens, attentions, logits, choices = zip(*(
-            self._project_level(i, s, layout, structure, output_attentions) for i, s in enumerate(levels)))
+        tokens, attentions, logits, choices = zip(
+            *(self._project_level(i, s, layout, structure, output_attentions) for i, s in enumerate(levels))
+        )
         gate_logits = torch.stack(logits, dim=1) if self.mode == "adaptive" else None
         attentions = tuple(layout.keys_to_input_order(a) for a in attentions) if output_attentions else None
         return torch.cat(tokens, dim=1), attentions, gate_logits, torch.stack(choices, dim=1)
@@ -513,7 +532,9 @@ class SourceAwareFusion(GradientCheckpointingLayer):
         router_logits = self.router(normed)
         # Routing in float32 whatever the model or autocast dtype (softmax autocasts to float32, the logits do not).
         top_probs, top_experts = router_logits.float().softmax(-1).topk(self.top_k, dim=-1)
-        weights = top_probs.new_zeros(router_logits.shape).scatter(-1, top_experts, top_probs / top_probs.sum(-1, keepdim=True))
+        weights = top_probs.new_zeros(router_logits.shape).scatter(
+            -1, top_experts, top_probs / top_probs.sum(-1, keepdim=True)
+        )
         hidden = F.gelu(torch.einsum("bth,ehi->btei", normed, self.up_weight) + self.up_bias)
         expert_outputs = torch.einsum("btei,eih->bteh", hidden, self.down_weight) + self.down_bias
         fused = tokens + torch.einsum("bte,bteh->bth", weights.to(expert_outputs.dtype), expert_outputs)
@@ -528,8 +549,11 @@ class MLPFusion(nn.Module):
         super().__init__()
         hidden = config.hidden_size
         self.norm = nn.LayerNorm(hidden)
-        self.mlp = nn.Sequential(nn.Linear(hidden, config.fusion_intermediate_size), nn.GELU(),
-                                 nn.Linear(config.fusion_intermediate_size, hidden))
+        self.mlp = nn.Sequential(
+            nn.Linear(hidden, config.fusion_intermediate_size),
+            nn.GELU(),
+            nn.Linear(config.fusion_intermediate_size, hidden),
+        )
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, None, torch.Tensor]:
         return tokens + self.mlp(self.norm(tokens)), None, tokens.new_zeros(())
@@ -538,18 +562,47 @@ class MLPFusion(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------------
 # Models
 # ---------------------------------------------------------------------------------------------------------------------
+
+def _unreadable_safetensors(folder) -> str:
+    """The `.safetensors` files of a local `folder` that safetensors cannot open, or a description of the folder."""
+    paths = sorted(Path(folder).glob("*.safetensors")) if Path(folder).is_dir() else []
+    unreadable = []
+    for path in paths:
+        try:
+            with safe_open(path, "pt") as handle:
+                handle.keys()
+        except SafetensorError:
+            unreadable.append(str(path))
+    return ", ".join(unreadable) if unreadable else f"a weights file of {folder}"
+
+
 class HSANetPreTrainedModel(PreTrainedModel):
     config: HSANetConfig
     config_class = HSANetConfig
     base_model_prefix = "hsanet"
     main_input_name = "atom_features"
     accepts_loss_kwargs = False  # losses are plain batch means
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """`PreTrainedModel.from_pretrained`; a weights file that safetensors cannot read (truncated by an interrupted
+        download or copy, corrupted) raises an `OSError` that names the file, instead of safetensors' bare error."""
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        except SafetensorError as error:
+            raise OSError(f"{_unreadable_safetensors(pretrained_model_name_or_path)} could not be read by safetensors "
+                          f"({error}): the file is truncated or corrupted; save or download it again") from error
     _supports_sdpa = True
     # Checkpointed: the projectors, the motif branch and the fusion. Not the GIN layers: recomputing a BatchNorm in
     # train mode would update its running statistics twice.
     supports_gradient_checkpointing = True
-    _no_split_modules = ["HSANetGINEncoder", "CrossAttentionProjector", "GraphMambaProjector", "MotifProjector",
-                         "SourceAwareFusion"]
+    _no_split_modules = [
+        "HSANetGINEncoder",
+        "CrossAttentionProjector",
+        "GraphMambaProjector",
+        "MotifProjector",
+        "SourceAwareFusion",
+    ]
 
     @property
     def dummy_inputs(self) -> dict[str, torch.Tensor]:
@@ -572,7 +625,9 @@ class HSANetPreTrainedModel(PreTrainedModel):
         if isinstance(module, CategoricalFeatureEmbedding):
             module.reset_buffers()
         elif isinstance(module, GINEConv) and not isinstance(module.eps, nn.Parameter):
-            init.constant_(module.eps, module.initial_eps)  # a persistent buffer torch_geometric fills in reset_parameters
+            init.constant_(
+                module.eps, module.initial_eps
+            )  # a persistent buffer torch_geometric fills in reset_parameters
         elif isinstance(module, QueryCrossAttention):
             init.normal_(module.queries, std=std)
         elif isinstance(module, MotifProjector):
@@ -593,8 +648,10 @@ class HSANetPreTrainedModel(PreTrainedModel):
         init.copy_(module.A_log, torch.log(torch.arange(1, state + 1, dtype=torch.float32).expand(inner, state)))
         init.ones_(module.D)
         init.zeros_(module.distance_dt_bias)
-        init.uniform_(module.dt_proj.weight, -module.dt_rank**-0.5, module.dt_rank**-0.5)
-        dt = torch.exp(torch.rand(inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)).clamp(min=dt_floor)
+        init.uniform_(module.dt_proj.weight, -(module.dt_rank**-0.5), module.dt_rank**-0.5)
+        dt = torch.exp(torch.rand(inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)).clamp(
+            min=dt_floor
+        )
         init.copy_(module.dt_proj.bias, dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
         init.kaiming_uniform_(module.conv1d.weight, a=math.sqrt(5))
         init.zeros_(module.conv1d.bias)
@@ -614,7 +671,8 @@ def _check_graph_batch(atom_features, edge_index, bond_features, num_atoms, stru
         )
     if edge_index.dim() != 2 or edge_index.shape[0] != 2 or edge_index.shape[1] != bond_features.shape[0]:
         raise ValueError(
-            f"edge_index must be (2, E) with E = bond_features rows ({bond_features.shape[0]}), got {tuple(edge_index.shape)}"
+            f"edge_index must be (2, E) with E = bond_features rows ({bond_features.shape[0]}), "
+            f"got {tuple(edge_index.shape)}"
         )
 
 
@@ -670,8 +728,11 @@ class HSANetModel(HSANetPreTrainedModel):
         _check_graph_batch(atom_features, edge_index, bond_features, num_atoms, structure_rank)
         layout = GraphBatchLayout(num_atoms, structure_rank)
         levels = self.encoder(atom_features, edge_index, bond_features)
-        structure = {"edge_index": edge_index, "distance_to_previous": distance_to_previous.clamp(max=config.max_scan_distance),
-                     "distance_to_next": distance_to_next.clamp(max=config.max_scan_distance)}
+        structure = {
+            "edge_index": edge_index,
+            "distance_to_previous": distance_to_previous.clamp(max=config.max_scan_distance),
+            "distance_to_next": distance_to_next.clamp(max=config.max_scan_distance),
+        }
         tokens, attentions, gate_logits, choices = self.projector(levels, layout, output_attentions, **structure)
         if self.motif_projector is not None:
             if motif_counts is None:
@@ -682,7 +743,9 @@ class HSANetModel(HSANetPreTrainedModel):
                 attentions = attentions + (motif_attention,)
         tokens = tokens + self.source_embedding(self._source_ids(tokens.device))
         fused, router_logits, aux_loss = self.fusion(tokens)
-        hidden_states = tuple(layout.to_dense(level, layout.input_position) for level in levels) if output_hidden_states else None
+        hidden_states = (
+            tuple(layout.to_dense(level, layout.input_position) for level in levels) if output_hidden_states else None
+        )
         outputs = HSANetModelOutput(
             last_hidden_state=fused,
             pooler_output=fused.mean(dim=1),
@@ -762,9 +825,17 @@ class HSANetForMolecularPropertyPrediction(HSANetPreTrainedModel):
         """
         return_dict = self.config.return_dict if return_dict is None else return_dict
         outputs = self.hsanet(
-            atom_features, edge_index, bond_features, num_atoms, structure_rank, distance_to_previous,
-            distance_to_next, motif_counts, output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states, return_dict=True,
+            atom_features,
+            edge_index,
+            bond_features,
+            num_atoms,
+            structure_rank,
+            distance_to_previous,
+            distance_to_next,
+            motif_counts,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         logits = self.classifier(self.dropout(outputs.pooler_output))
         loss = None

@@ -1,22 +1,44 @@
 """Pipelines: `molecular-property-prediction` and `molecular-feature-extraction`.
 
-Inputs are one SMILES or a list of SMILES; outputs come back one per input, in order. Molecules are featurized in
-`preprocess` and collated into one graph batch per `batch_size` molecules (graphs cannot be padded like text, so
-`get_iterator` uses the graph collator instead of the default padding collator).
+Inputs are one SMILES, a list of SMILES, or an iterable of them (a generator, a `datasets` column): a list gives a
+list of outputs, one per input, in order; a generator or dataset gives an iterator that streams them (as transformers'
+`Pipeline.__call__`). Molecules are featurized in `preprocess` and collated into one graph batch per `batch_size`
+molecules (graphs cannot be padded like text, so `get_iterator` uses the graph collator instead of the default padding
+collator). Each molecule is featurized with its position in the input, so an error names the user's item
+(`SMILES #2 ...`) whatever the batch size.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sized
+
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from transformers import Pipeline
 from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
+from transformers.utils import logging
 
+from .modeling_hsanet import resolve_problem_type
 from .processing_hsanet import collate_graphs
+
+logger = logging.get_logger(__name__)
 
 
 def _concatenate_graph_lists(items: list[dict]) -> dict:
     return {"graphs": [graph for item in items for graph in item["graphs"]]}
+
+
+class _NumberedInputs(Dataset):
+    """A sized input seen as `(index, item)` pairs, so `preprocess` knows each item's position in the user's input."""
+
+    def __init__(self, inputs: Sized):
+        self.inputs = inputs
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, index: int) -> tuple[int, object]:
+        return index, self.inputs[index]
 
 
 class _MolecularPipeline(Pipeline):
@@ -27,21 +49,42 @@ class _MolecularPipeline(Pipeline):
     _load_feature_extractor = False
     _load_image_processor = False
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # `Pipeline.__init__` copies `processor.tokenizer` here; HSA-Net's is a `NoTextTokenizer` (a note for Trainer),
+        # not a tokenizer to save or pad with.
+        self.tokenizer = None
+
     def __call__(self, inputs, **kwargs):
-        if isinstance(inputs, (list, tuple)) and len(inputs) == 0:
+        if isinstance(inputs, tuple):
+            inputs = list(inputs)  # transformers' Pipeline batches lists only; a tuple would be read as one input
+        if isinstance(inputs, list) and len(inputs) == 0:
             raise ValueError("expected at least one SMILES string, got an empty list")
         return super().__call__(inputs, **kwargs)
 
-    def preprocess(self, smiles: str) -> dict:
+    def preprocess(self, smiles: str, index: int = 0) -> dict:
+        """One molecule -> its graph; `index` is the molecule's position in the user's input (named in errors)."""
         if not isinstance(smiles, str):
-            raise TypeError(f"expected a SMILES string, got {type(smiles).__name__} ({smiles!r})")
-        return {"graphs": self.processor.feature_extractor.featurize(smiles)}
+            raise TypeError(f"SMILES #{index} is a {type(smiles).__name__} ({smiles!r}); expected a SMILES string")
+        return {"graphs": [self.processor.feature_extractor.featurize_one(smiles, index=index)]}
+
+    def _preprocess_numbered(self, numbered: tuple[int, str], **preprocess_params) -> dict:
+        index, smiles = numbered
+        return self.preprocess(smiles, index=index, **preprocess_params)
 
     def _model_inputs(self, model_inputs: dict) -> dict[str, torch.Tensor]:
         return {key: value.to(self.device) for key, value in collate_graphs(model_inputs["graphs"]).items()}
 
     def get_iterator(self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params):
-        dataset = PipelineDataset(inputs, self.preprocess, preprocess_params)
+        # As transformers' `Pipeline.get_iterator`: a sized input is indexed, anything else (a generator) is streamed.
+        if isinstance(inputs, Sized):
+            dataset = PipelineDataset(_NumberedInputs(inputs), self._preprocess_numbered, preprocess_params)
+        else:
+            if num_workers > 1:
+                logger.warning("an iterable input is read by one DataLoader worker (several would each read all of "
+                               f"it); setting num_workers=1 instead of {num_workers}")
+                num_workers = 1
+            dataset = PipelineIterator(enumerate(inputs), self._preprocess_numbered, preprocess_params)
         dataloader = DataLoader(dataset, num_workers=num_workers, batch_size=batch_size,
                                 collate_fn=_concatenate_graph_lists)
         model_iterator = PipelineIterator(dataloader, self.forward, forward_params, loader_batch_size=batch_size)
@@ -70,7 +113,7 @@ class MolecularPropertyPredictionPipeline(_MolecularPipeline):
     def postprocess(self, model_outputs: dict, top_k: int = 1):
         logits = model_outputs["logits"][0].float()
         config = self.model.config
-        problem_type = config.problem_type or ("regression" if config.num_labels == 1 else "single_label_classification")
+        problem_type = resolve_problem_type(config)  # the model's rule; training wrote its decision to the config
         labels = [config.id2label[i] for i in range(config.num_labels)]
         if problem_type == "single_label_classification":
             probabilities = logits.softmax(-1)

@@ -9,14 +9,15 @@ The batch is a flat dict of tensors (what `Trainer`, accelerate and pipelines ha
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch_geometric.data import Batch, Data
 from transformers import BatchFeature, FeatureExtractionMixin, ProcessorMixin
 
-from .featurization_hsanet import FEATURE_SCHEMES, MolecularGraph, smiles_batch_to_graphs
+from .featurization_hsanet import FEATURE_SCHEMES, MolecularGraph, smiles_batch_to_graphs, smiles_to_graph
 
 GRAPH_KEYS = ("atom_features", "edge_index", "bond_features", "num_atoms", "structure_rank",
               "distance_to_previous", "distance_to_next", "motif_counts")
@@ -57,7 +58,8 @@ def labels_to_tensor(labels: Sequence[Any]) -> torch.Tensor:
     if all(isinstance(label, (int, np.integer)) and not isinstance(label, bool) for label in labels):
         return torch.tensor(labels, dtype=torch.long)
     try:
-        rows = [[np.nan if v is None else v for v in np.atleast_1d(np.asarray(label, dtype=object))] for label in labels]
+        rows = [[np.nan if v is None else v for v in np.atleast_1d(np.asarray(label, dtype=object))]
+                for label in labels]
         values = np.array(rows, dtype=np.float32)
     except (TypeError, ValueError) as error:
         raise ValueError(f"labels must be numbers, or lists of numbers of equal length: {error}") from None
@@ -86,10 +88,16 @@ class HSANetFeatureExtractor(FeatureExtractionMixin):
         self.max_scan_distance = max_scan_distance
 
     def featurize(self, smiles: str | Sequence[str]) -> list[MolecularGraph]:
+        """One SMILES or a list -> one graph per molecule; errors name the item by its position in `smiles`."""
         return smiles_batch_to_graphs(smiles, self.feature_scheme, self.max_scan_distance)
 
+    def featurize_one(self, smiles: str, index: int = 0) -> MolecularGraph:
+        """One SMILES -> its graph; `index` is the molecule's position in the caller's input, named in errors (a
+        pipeline featurizes item by item)."""
+        return smiles_to_graph(smiles, self.feature_scheme, self.max_scan_distance, index=index)
+
     def __call__(self, smiles: str | Sequence[str], labels=None, return_tensors: str = "pt", **kwargs) -> BatchFeature:
-        """SMILES (one or a list) and optional labels -> `BatchFeature` of the tensors listed in the module docstring."""
+        """SMILES (one or a list) and optional labels -> `BatchFeature` of the tensors in the module docstring."""
         if return_tensors not in ("pt", None):
             raise ValueError(f"only return_tensors='pt' is supported, got {return_tensors!r}")
         data = collate_graphs(self.featurize(smiles))
@@ -101,12 +109,29 @@ class HSANetFeatureExtractor(FeatureExtractionMixin):
         return BatchFeature(data)
 
 
+class NoTextTokenizer:
+    """What `HSANetProcessor.tokenizer` returns: HSA-Net's processor has no text tokenizer, hence no BOS/EOS/PAD ids.
+
+    `Trainer` reads `processing_class.tokenizer.{bos,eos,pad}_token_id` from every `ProcessorMixin` to align the model
+    config with the tokenizer (`transformers.trainer_utils.align_special_tokens`); `None` ids tell it that there is
+    nothing to align, so the config is left as it is.
+    """
+
+    bos_token_id = None
+    eos_token_id = None
+    pad_token_id = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
 class HSANetProcessor(ProcessorMixin):
     r"""
-    HSA-Net processor: wraps `HSANetFeatureExtractor` (the molecule side; a text tokenizer joins it for captioning).
+    HSA-Net processor: wraps `HSANetFeatureExtractor` (molecules; there is no text tokenizer, see `NoTextTokenizer`).
 
     `processor(smiles, labels=None)` returns the model's inputs; `processor.collate(rows)` is a data collator for
-    `Trainer` over rows like `{"smiles": ..., "labels": ...}` (e.g. a `datasets.Dataset`).
+    `Trainer` over rows like `{"smiles": ..., "labels": ...}` (e.g. a `datasets.Dataset`). Pass it to `Trainer` as
+    `processing_class=processor, data_collator=processor.collate`: `Trainer.save_model` then saves it beside the model.
     """
 
     def __init__(self, feature_extractor: HSANetFeatureExtractor | None = None, **kwargs):
@@ -129,5 +154,10 @@ class HSANetProcessor(ProcessorMixin):
     def model_input_names(self) -> list[str]:
         return list(GRAPH_KEYS)
 
+    @property
+    def tokenizer(self) -> NoTextTokenizer:
+        """No text tokenizer (molecules are graphs): `Trainer` finds no special tokens to align (`NoTextTokenizer`)."""
+        return NoTextTokenizer()
 
-__all__ = ["HSANetFeatureExtractor", "HSANetProcessor", "collate_graphs"]
+
+__all__ = ["HSANetFeatureExtractor", "HSANetProcessor", "NoTextTokenizer", "collate_graphs"]

@@ -18,9 +18,11 @@ import difflib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
@@ -470,6 +472,21 @@ class PatchDiscriminator(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------------
 # Model
 # ---------------------------------------------------------------------------------------------------------------------
+
+# Copied from modeling_hsanet.modeling_hsanet._unreadable_safetensors (model folders are self-contained)
+def _unreadable_safetensors(folder) -> str:
+    """The `.safetensors` files of a local `folder` that safetensors cannot open, or a description of the folder."""
+    paths = sorted(Path(folder).glob("*.safetensors")) if Path(folder).is_dir() else []
+    unreadable = []
+    for path in paths:
+        try:
+            with safe_open(path, "pt") as handle:
+                handle.keys()
+        except SafetensorError:
+            unreadable.append(str(path))
+    return ", ".join(unreadable) if unreadable else f"a weights file of {folder}"
+
+
 class SweetTokenizerPreTrainedModel(PreTrainedModel):
     config: SweetTokenizerConfig
     config_class = SweetTokenizerConfig
@@ -482,6 +499,17 @@ class SweetTokenizerPreTrainedModel(PreTrainedModel):
     # The loss is a mean over the batch's items, not a sum to be divided by Trainer's `num_items_in_batch`: Trainer
     # must scale it for gradient accumulation itself (and passes no `num_items_in_batch`).
     accepts_loss_kwargs = False
+
+    # Copied from modeling_hsanet.modeling_hsanet.HSANetPreTrainedModel.from_pretrained
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """`PreTrainedModel.from_pretrained`; a weights file that safetensors cannot read (truncated by an interrupted
+        download or copy, corrupted) raises an `OSError` that names the file, instead of safetensors' bare error."""
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        except SafetensorError as error:
+            raise OSError(f"{_unreadable_safetensors(pretrained_model_name_or_path)} could not be read by safetensors "
+                          f"({error}): the file is truncated or corrupted; save or download it again") from error
 
     @property
     def dummy_inputs(self) -> dict[str, torch.Tensor]:

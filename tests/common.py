@@ -14,6 +14,7 @@ config and inputs, and inherits every check. A tester sets:
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -32,6 +33,8 @@ class ModelTesterMixin:
     expected_slice: list[float]
     num_items: int = 4
     atol: float = 1e-5
+    hidden_states_names: tuple[str, ...] = ("hidden_states",)  # output fields `output_hidden_states` fills
+    attentions_names: tuple[str, ...] = ("attentions",)  # output fields `output_attentions` fills
 
     # -- what a tester provides ---------------------------------------------------------------------------------------
     def get_config(self):
@@ -136,10 +139,12 @@ class ModelTesterMixin:
         inputs = self.get_inputs()
         with torch.no_grad():
             plain, outputs = model(**inputs), model(**inputs, output_hidden_states=True)
-        assert plain.hidden_states is None
-        assert isinstance(outputs.hidden_states, tuple) and len(outputs.hidden_states) > 1
-        for state in outputs.hidden_states:
-            assert state.shape[0] == self.num_items and state.is_floating_point() and torch.isfinite(state).all()
+        for name in self.hidden_states_names:
+            assert getattr(plain, name) is None, name
+            states = getattr(outputs, name)
+            assert isinstance(states, tuple) and len(states) > 1, name
+            for state in states:
+                assert state.shape[0] == self.num_items and state.is_floating_point() and torch.isfinite(state).all()
         torch.testing.assert_close(getattr(outputs, self.output_name), getattr(plain, self.output_name))
 
     def test_output_attentions_are_distributions_and_eager_equals_sdpa(self):
@@ -147,11 +152,13 @@ class ModelTesterMixin:
         inputs = self.get_inputs()
         with torch.no_grad():
             plain, outputs = model(**inputs), model(**inputs, output_attentions=True)
-        assert plain.attentions is None
-        assert isinstance(outputs.attentions, tuple) and len(outputs.attentions) > 0
-        for attention in outputs.attentions:
-            assert attention.dim() == 4 and attention.shape[0] == self.num_items
-            torch.testing.assert_close(attention.sum(-1), torch.ones(attention.shape[:-1]), atol=1e-5, rtol=0)
+        for name in self.attentions_names:
+            assert getattr(plain, name) is None, name
+            attentions = getattr(outputs, name)
+            assert isinstance(attentions, tuple) and len(attentions) > 0, name
+            for attention in attentions:
+                assert attention.dim() == 4 and attention.shape[0] == self.num_items, name
+                torch.testing.assert_close(attention.sum(-1), torch.ones(attention.shape[:-1]), atol=1e-5, rtol=0)
         # output_attentions runs the eager path: the same outputs as SDPA
         torch.testing.assert_close(getattr(outputs, self.output_name), getattr(plain, self.output_name),
                                    atol=self.atol, rtol=self.atol)
@@ -195,7 +202,8 @@ class ModelTesterMixin:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             loss = self.training_loss(model(**inputs))
         loss.backward()
-        assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+        gradients = [p.grad for p in model.parameters() if p.grad is not None]
+        assert torch.isfinite(loss) and all(torch.isfinite(gradient).all() for gradient in gradients)
         optimizer.step()
         assert any(not torch.equal(before[name], p) for name, p in model.named_parameters())
 
@@ -204,15 +212,18 @@ class ModelTesterMixin:
         inputs = self.get_inputs()
         torch._dynamo.reset()
         compiled = torch.compile(model)
-        torch.testing.assert_close(self.main_output(compiled, inputs), self.main_output(model, inputs),
-                                   atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(
+            self.main_output(compiled, inputs), self.main_output(model, inputs), atol=1e-4, rtol=1e-4
+        )
 
     def test_gradient_checkpointing_equals_plain(self):
         model = self.make_model().train()
         assert model.supports_gradient_checkpointing
         inputs = self.get_inputs()
         plain = self.gradients(model, inputs)
-        model.gradient_checkpointing_enable()  # the name users know (transformers 5.24 also has activation_...)
+        with warnings.catch_warnings():  # transformers 5.24 renames it activation_checkpointing_enable (FutureWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            model.gradient_checkpointing_enable()  # the name users know
         assert any(getattr(m, "gradient_checkpointing", False) for m in model.modules())
         checkpointed = self.gradients(model, inputs)
         assert checkpointed.keys() == plain.keys() and len(plain) > 0
@@ -229,5 +240,10 @@ class ModelTesterMixin:
         output = self.main_output(self.make_model(), self.get_inputs())
         actual = output.flatten()[: len(self.expected_slice)]
         assert len(self.expected_slice) == 8 and all(math.isfinite(v) for v in self.expected_slice)
-        torch.testing.assert_close(actual, torch.tensor(self.expected_slice, dtype=actual.dtype), atol=1e-6, rtol=1e-4,
-                                   msg=lambda m: f"{m}\nactual slice: {[round(v, 6) for v in actual.tolist()]}")
+        torch.testing.assert_close(
+            actual,
+            torch.tensor(self.expected_slice, dtype=actual.dtype),
+            atol=1e-6,
+            rtol=1e-4,
+            msg=lambda m: f"{m}\nactual slice: {[round(v, 6) for v in actual.tolist()]}",
+        )

@@ -98,14 +98,18 @@ def test_every_converted_tensor_equals_its_source(save, tmp_path, capsys):
 
     model = AutoModel.from_pretrained(output)
     assert type(model).__name__ == "HSANetModel"
-    assert (model.config.hidden_size, model.config.num_gnn_layers, model.config.num_query_tokens) == (HIDDEN, LAYERS, 4)
+    assert (model.config.hidden_size, model.config.num_gnn_layers, model.config.num_query_tokens) == (
+        HIDDEN,
+        LAYERS,
+        4,
+    )
     target = model.state_dict()
     rules = moleculestm_rules(HIDDEN, LAYERS, OGB.atom_vocabulary_sizes, OGB.bond_vocabulary_sizes)
     for rule in rules:
         rows = 0
         for key in rule.sources:  # a concatenated table: each source is a block of rows
             block = source[key]
-            got = target[rule.target][rows:rows + block.shape[0]] if len(rule.sources) > 1 else target[rule.target]
+            got = target[rule.target][rows : rows + block.shape[0]] if len(rule.sources) > 1 else target[rule.target]
             assert torch.equal(got, block), f"{rule.target} <- {key}"
             rows += block.shape[0] if block.dim() else 0
         if len(rule.sources) > 1:
@@ -117,9 +121,17 @@ def reference_moleculestm_levels(sd, atom_features, edge_index, bond_features, n
     """MoleculeSTM's GIN (eval mode) from its equations: OGB encoders sum one table per column; a layer is
     MLP((1 + eps) x_i + sum_{j->i} relu(x_j + e_ji)), MLP = Linear, BatchNorm, ReLU, Linear; then BatchNorm, and
     ReLU except after the last layer. Returns [atom embedding, layer 1, ..., layer L]."""
+
     def batch_norm(x, prefix):
-        return F.batch_norm(x, sd[f"{prefix}.running_mean"], sd[f"{prefix}.running_var"], sd[f"{prefix}.weight"],
-                            sd[f"{prefix}.bias"], training=False, eps=1e-5)
+        return F.batch_norm(
+            x,
+            sd[f"{prefix}.running_mean"],
+            sd[f"{prefix}.running_var"],
+            sd[f"{prefix}.weight"],
+            sd[f"{prefix}.bias"],
+            training=False,
+            eps=1e-5,
+        )
 
     h = sum(sd[f"atom_encoder.atom_embedding_list.{k}.weight"][atom_features[:, k]] for k in range(9))
     levels = [h]
@@ -145,8 +157,9 @@ def test_converted_encoder_matches_the_original_gin_forward(save, tmp_path, proc
     batch = processor(cmet_smiles[:6] + ["C/C=C/C(=O)[O-].[Na+]", "[NH4+]"])
     with torch.no_grad():
         levels = model.encoder(batch["atom_features"], batch["edge_index"], batch["bond_features"])
-        expected = reference_moleculestm_levels(source, batch["atom_features"], batch["edge_index"],
-                                                batch["bond_features"], LAYERS)
+        expected = reference_moleculestm_levels(
+            source, batch["atom_features"], batch["edge_index"], batch["bond_features"], LAYERS
+        )
     assert len(levels) == LAYERS + 1
     for level, (got, want) in enumerate(zip(levels, expected)):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5, msg=lambda m: f"level {level}: {m}")
@@ -163,15 +176,22 @@ def test_legacy_ogb_chirality_table_gets_a_misc_row(save, tmp_path):
     assert torch.equal(chirality[:4], source[key]) and torch.equal(chirality[4], source[key][3])
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda sd: sd.pop("gnns.1.mlp.3.bias"), "missing keys (1): gnns.1.mlp.3.bias"),
-    (lambda sd: sd.update({"gnns.0.mlp.9.weight": torch.zeros(2)}), "unexpected keys (1): gnns.0.mlp.9.weight"),
-    (lambda sd: sd.update({"gnns.0.mlp.0.weight": torch.zeros(2 * HIDDEN, HIDDEN + 1)}),
-     f"gnns.0.mlp.0.weight: expected ({2 * HIDDEN}, {HIDDEN}), got ({2 * HIDDEN}, {HIDDEN + 1}) "
-     "(-> encoder.convolutions.0.nn.0.weight)"),
-    (lambda sd: sd.update({"atom_encoder.atom_embedding_list.0.weight": torch.zeros(120, HIDDEN)}),
-     "atom_encoder.atom_embedding_list.0.weight: expected (119, 32), got (120, 32)"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda sd: sd.pop("gnns.1.mlp.3.bias"), "missing keys (1): gnns.1.mlp.3.bias"),
+        (lambda sd: sd.update({"gnns.0.mlp.9.weight": torch.zeros(2)}), "unexpected keys (1): gnns.0.mlp.9.weight"),
+        (
+            lambda sd: sd.update({"gnns.0.mlp.0.weight": torch.zeros(2 * HIDDEN, HIDDEN + 1)}),
+            f"gnns.0.mlp.0.weight: expected ({2 * HIDDEN}, {HIDDEN}), got ({2 * HIDDEN}, {HIDDEN + 1}) "
+            "(-> encoder.convolutions.0.nn.0.weight)",
+        ),
+        (
+            lambda sd: sd.update({"atom_encoder.atom_embedding_list.0.weight": torch.zeros(120, HIDDEN)}),
+            "atom_encoder.atom_embedding_list.0.weight: expected (119, 32), got (120, 32)",
+        ),
+    ],
+)
 def test_clear_errors_name_the_offending_key(save, tmp_path, damage, message):
     source = moleculestm_state_dict()
     damage(source)
@@ -196,9 +216,23 @@ def test_other_errors(save, tmp_path, capsys):
         parse_config_overrides("num_query_tokens")
     assert parse_config_overrides('{"fusion": "mlp"}') == {"fusion": "mlp"}
     assert parse_config_overrides("fusion=mlp,num_query_tokens=8,gnn_dropout=0.1") == {
-        "fusion": "mlp", "num_query_tokens": 8, "gnn_dropout": 0.1}
-    assert main(["--checkpoint", str(checkpoint), "--output", str(tmp_path / "out"),
-                 "--config-overrides", "num_attention_heads=5"]) == 1
+        "fusion": "mlp",
+        "num_query_tokens": 8,
+        "gnn_dropout": 0.1,
+    }
+    assert (
+        main(
+            [
+                "--checkpoint",
+                str(checkpoint),
+                "--output",
+                str(tmp_path / "out"),
+                "--config-overrides",
+                "num_attention_heads=5",
+            ]
+        )
+        == 1
+    )
     assert "num_attention_heads" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -218,7 +252,19 @@ def test_pretrain_gnns_checkpoint_is_mapped_but_blocked(save, tmp_path):
         convert(save(source), tmp_path / "hsanet", SMALL)
 
 
-def test_featurizer_check_against_ogb_rules():
+def test_conversion_reference_rows_are_ogbs_own(ogb_utils, cmet_smiles):
+    """The converter's written-out OGB rules (used where `ogb` is not installed) equal the real `ogb` package's."""
+    from rdkit import Chem
+
+    molecules = [Chem.MolFromSmiles(smiles) for smiles in cmet_smiles[:200] + ["C[C@@H](C(=O)[O-])[NH3+]", "C/C=C\\C"]]
+    atoms = [atom for mol in molecules for atom in mol.GetAtoms()]
+    bonds = [bond for mol in molecules for bond in mol.GetBonds()]
+    features = ogb_utils.features
+    assert [ogb_reference_atom_row(a) for a in atoms] == [features.atom_to_feature_vector(a) for a in atoms]
+    assert [ogb_reference_bond_row(b) for b in bonds] == [features.bond_to_feature_vector(b) for b in bonds]
+
+
+def test_featurizer_check_detects_a_column_that_differs_from_ogb():
     def reference_scheme(damaged_column=None):
         def atoms(mol):
             rows = np.array([ogb_reference_atom_row(atom) for atom in mol.GetAtoms()])

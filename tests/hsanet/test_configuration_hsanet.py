@@ -6,7 +6,12 @@ from modeling_hsanet import HSANetConfig
 def test_defaults_follow_the_paper_and_llamo():
     config = HSANetConfig()
     assert (config.hidden_size, config.num_gnn_layers, config.num_levels, config.num_query_tokens) == (300, 5, 6, 8)
-    assert (config.projector_mode, config.fusion, config.num_fusion_experts, config.fusion_top_k) == ("adaptive", "moe", 4, 2)
+    assert (config.projector_mode, config.fusion, config.num_fusion_experts, config.fusion_top_k) == (
+        "adaptive",
+        "moe",
+        4,
+        2,
+    )
 
 
 def test_round_trip(tmp_path):

@@ -1,8 +1,10 @@
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rdkit import Chem
+from rdkit import Chem, RDConfig, rdBase
 
 from modeling_hsanet.featurization_hsanet import (
     FEATURE_SCHEMES,
@@ -29,6 +31,63 @@ def test_ogb_atom_and_bond_features_match_ogb_indices():
     assert benzene.atom_features[:, 7].all() and benzene.atom_features[:, 8].all()  # aromatic, in ring
     sizes = FEATURE_SCHEMES["ogb"].atom_vocabulary_sizes
     assert sizes == (119, 5, 12, 12, 10, 6, 6, 2, 2)
+
+
+# Neither file below writes stereochemistry, so a few known molecules with stereocentres and E/Z double bonds join
+# them: L-alanine, (S)-ibuprofen, D-glucose, cholesterol, penicillin G, sertraline, fumaric acid, (Z)-2-butene,
+# tamoxifen, retinol.
+STEREO_MOLECULES = [
+    "C[C@@H](C(=O)O)N", "C[C@@H](C1=CC=C(C=C1)CC(C)C)C(=O)O", "C([C@@H]1[C@H]([C@@H]([C@H](C(O1)O)O)O)O)O",
+    "C[C@H](CCCC(C)C)[C@H]1CC[C@@H]2[C@@]1(CC[C@H]3[C@H]2CC=C4[C@@]3(CC[C@@H](C4)O)C)C",
+    "CC1([C@@H](N2[C@H](S1)[C@@H](C2=O)NC(=O)CC3=CC=CC=C3)C(=O)O)C",
+    "CN[C@H]1CC[C@H](C2=CC=CC=C21)C3=CC(=C(C=C3)Cl)Cl",
+    "OC(=O)/C=C/C(=O)O", "C/C=C\\C", "CC/C(=C(\\C1=CC=CC=C1)/C2=CC=C(C=C2)OCCN(C)C)/C3=CC=CC=C3",
+    "CC1=C(C(CCC1)(C)C)/C=C/C(=C/C=C/C(=C/CO)/C)/C",
+]
+
+
+def reference_molecules(cmet_smiles) -> list[str]:
+    """Real molecules in canonical form: c-Met ligands (drug-like), the first NCI compounds (charges, salts, metals,
+    unusual valences; the few RDKit cannot parse are skipped) and `STEREO_MOLECULES`."""
+    with open(os.path.join(RDConfig.RDDataDir, "NCI", "first_5K.smi")) as handle:
+        nci = [line.split()[0] for line in handle if line.strip()][:400]
+    canonical = []
+    with rdBase.BlockLogs():
+        for smiles in cmet_smiles[:300] + nci + STEREO_MOLECULES:
+            mol = Chem.MolFromSmiles(smiles)
+            if mol is not None:
+                canonical.append(Chem.MolToSmiles(mol))
+    return canonical
+
+
+def edges_with_features(edge_index: np.ndarray, bond_features: np.ndarray) -> list[tuple[int, ...]]:
+    """Edges as sorted `(source, target, *bond features)` rows: the order in which edges are listed is free."""
+    return sorted(map(tuple, np.concatenate([edge_index.T, bond_features], axis=1).tolist()))
+
+
+def test_ogb_scheme_matches_the_ogb_package(ogb_utils, cmet_smiles):
+    # The featurizer re-parses RDKit's canonical SMILES, so OGB is given the canonical SMILES: both then number the
+    # atoms the same way. Features are integers: exact equality.
+    smiles2graph = ogb_utils.smiles2graph
+    molecules = reference_molecules(cmet_smiles)
+    assert len(molecules) > 650
+    seen_atom_values, seen_bond_values = [set() for _ in range(9)], [set() for _ in range(3)]
+    for index, smiles in enumerate(molecules):
+        graph, reference = smiles_to_graph(smiles), smiles2graph(smiles)
+        assert graph.num_atoms == reference["num_nodes"], f"molecule #{index} {smiles}: number of atoms"
+        np.testing.assert_array_equal(graph.atom_features, reference["node_feat"],
+                                      err_msg=f"molecule #{index} {smiles}: atom features")
+        assert edges_with_features(graph.edge_index, graph.bond_features) == edges_with_features(
+            reference["edge_index"], reference["edge_feat"]), f"molecule #{index} {smiles}: edges and bond features"
+        for column, values in enumerate(graph.atom_features.T):
+            seen_atom_values[column].update(values.tolist())
+        for column, values in enumerate(graph.bond_features.T):
+            seen_bond_values[column].update(values.tolist())
+    # the molecules exercise the rules beyond the defaults: chirality CW and CCW, several charges, 0-3 hydrogens,
+    # SP to SP3 hybridization and the "misc" entry, single to aromatic bonds, Z and E double bonds
+    assert {1, 2} <= seen_atom_values[1] and len(seen_atom_values[3]) >= 3 and {0, 1, 2, 3} <= seen_atom_values[4]
+    assert {0, 1, 2, 5} <= seen_atom_values[6]
+    assert seen_bond_values[0] == {0, 1, 2, 3} and {1, 2} <= seen_bond_values[1]
 
 
 def test_edges_are_stored_in_both_directions():

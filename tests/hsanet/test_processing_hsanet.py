@@ -5,7 +5,7 @@ import torch
 from datasets import Dataset
 from transformers import AutoFeatureExtractor, AutoProcessor
 
-from modeling_hsanet import HSANetFeatureExtractor, HSANetProcessor, HSANetModel
+from modeling_hsanet import HSANetFeatureExtractor, HSANetModel, HSANetProcessor
 
 
 def test_processor_round_trip_through_auto_classes(tmp_path, tiny_config):
@@ -59,3 +59,15 @@ def test_feature_extractor_validates_settings():
         HSANetFeatureExtractor(feature_scheme="nope")
     with pytest.raises(ValueError, match="max_scan_distance"):
         HSANetFeatureExtractor(max_scan_distance=0)
+
+
+def test_processor_has_no_special_tokens_for_trainer_to_align(processor, tiny_config):
+    from transformers.trainer_utils import align_special_tokens
+
+    from modeling_hsanet import HSANetForMolecularPropertyPrediction
+
+    tokenizer = processor.tokenizer
+    assert (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id) == (None, None, None)
+    model = HSANetForMolecularPropertyPrediction(tiny_config(num_labels=1, pad_token_id=0))
+    align_special_tokens(model, processor)  # what Trainer.train() calls for a ProcessorMixin
+    assert model.config.pad_token_id == 0 and getattr(model.config, "eos_token_id", None) is None
