@@ -9,9 +9,6 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from modeling_hsanet import HSANetForMolecularPropertyPrediction, HSANetModel
 from modeling_hsanet.peft_hsanet import batch_norm_module_names, hsanet_lora_config, hsanet_modules_to_save
 
-# peft 0.21 asks transformers 5.24 for `is_gradient_checkpointing`, which warns that it is renamed
-pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
-
 
 def fine_tune(base_path, make_lora_config, processor, molecules, steps: int = 3):
     """Load the base model, wrap it with LoRA, train `steps` batches of 8 in train mode; returns the PEFT model."""
