@@ -1,13 +1,15 @@
 """GPU check: the model harness's dtype and device checks on CUDA, for every model class of the package.
 
-Per model (tiny configs, as in `tests/`, plus the default configs for the memory rows):
+Per model class (the tiny tester configs of `tests/model_testers.py`, shared with the CPU harness, plus the default
+configs for the memory rows):
 - fp32 on the device equals fp32 on the CPU;
 - bf16 autocast forward is finite and close to fp32 (where discrete choices agree), `model.to(bfloat16)` too;
 - one bf16-autocast training step: finite loss and gradients, parameters move;
 - peak device memory of a forward + backward at the default config.
 With `mamba_ssm` importable, its CUDA selective scan is also compared with the PyTorch scan.
 
-Needs only the package's dependencies (no pytest). Prints a table, exits 1 if any check fails. Run it when a GPU is
+Needs only the package's dependencies and a checkout of the repository (no pytest). Prints a table, exits 1 if any
+check fails. Run it when a GPU is
 available: `python benchmarks/gpu_check.py` (`--device cpu` runs the same checks on the CPU, as a smoke run).
 """
 
@@ -17,151 +19,104 @@ import argparse
 import sys
 import time
 import traceback
+from pathlib import Path
 
 import torch
 
-from modeling_hsanet import HSANetConfig, HSANetForMolecularPropertyPrediction, HSANetModel, HSANetProcessor
-from modeling_hsanet.data_hsanet import load_cmet_ligands
-from modeling_hsanet.modeling_hsanet import selective_scan, selective_scan_pytorch
-from modeling_sweet import SweetTokenizerConfig, SweetTokenizerModel
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests/model_testers.py
 
-BF16_TOLERANCE = 5e-2  # max |bf16 - fp32| relative to max |fp32|, as the CPU harness (tests/common.py)
-SMILES = ["CC(=O)Nc1ccc(O)cc1", "[Na+].[Cl-]", "c1ccc2ccccc2c1", "O=S(=O)(Nc1cccs1)c1ccc(Oc2ccccc2)cc1"]
-HSANET_TINY = dict(hidden_size=32, num_gnn_layers=2, num_attention_heads=2, num_query_tokens=4, mamba_d_state=4,
-                   fusion_intermediate_size=64, num_motif_tokens=2, num_labels=2,
-                   problem_type="multi_label_classification")
-SWEET_TINY = dict(image_size=16, patch_size=4, num_frames=5, temporal_patch_size=4, hidden_size=32,
-                  num_attention_heads=2, intermediate_size=64, num_encoder_layers=2, num_query_layers=1,
-                  num_temporal_layers=1, num_decoder_layers=2, num_spatial_queries=4, num_temporal_queries=8,
-                  codebook_dim=16)
-
-
-class ModelCase:
-    """A model class, how to build it, its inputs and the output and loss the checks read."""
-
-    def __init__(self, name, build, inputs, output_name, loss, comparable=None):
-        self.name, self.build, self.inputs, self.output_name, self.loss = name, build, inputs, output_name, loss
-        self.comparable = comparable or (lambda outputs, reference: torch.ones(len(getattr(reference, output_name)),
-                                                                               dtype=torch.bool))
-
-
-def hsanet_inputs(smiles: list[str], labels: bool) -> dict:
-    inputs = dict(HSANetProcessor()(smiles))
-    if labels:
-        inputs["labels"] = torch.randint(0, 2, (len(smiles), 2), generator=torch.Generator().manual_seed(0)).float()
-    return inputs
-
-
-def sweet_inputs(config: SweetTokenizerConfig, images: int, clips: int) -> dict:
-    generator = torch.Generator().manual_seed(0)
-    size, frames = config.image_size, config.num_frames
-    return {"pixel_values": torch.rand(images, 3, size, size, generator=generator) - 0.5,
-            "pixel_values_videos": torch.rand(clips, 3, frames, size, size, generator=generator) - 0.5}
-
-
-def same_gates(outputs, reference) -> torch.BoolTensor:
-    return (outputs.projector_choices.cpu() == reference.projector_choices.cpu()).all(dim=1)
-
-
-def cases(tiny: bool) -> list[ModelCase]:
-    hsanet_config = (lambda: HSANetConfig(**HSANET_TINY)) if tiny else (
-        lambda: HSANetConfig(num_labels=2, problem_type="multi_label_classification"))
-    sweet_config = SweetTokenizerConfig(**SWEET_TINY) if tiny else SweetTokenizerConfig()
-    smiles = SMILES if tiny else [m.smiles for m in load_cmet_ligands()[:64]]
-    return [
-        ModelCase(
-            "HSANetModel",
-            lambda: HSANetModel(hsanet_config()),
-            lambda: hsanet_inputs(smiles, False),
-            "last_hidden_state",
-            lambda o: o.last_hidden_state.pow(2).mean() + o.aux_loss,
-            same_gates,
-        ),
-        ModelCase(
-            "HSANetForMolecularPropertyPrediction",
-            lambda: HSANetForMolecularPropertyPrediction(hsanet_config()),
-            lambda: hsanet_inputs(smiles, True),
-            "logits",
-            lambda o: o.loss,
-            same_gates,
-        ),
-        ModelCase(
-            "SweetTokenizerModel",
-            lambda: SweetTokenizerModel(sweet_config),
-            lambda: sweet_inputs(sweet_config, 2 if tiny else 4, 2 if tiny else 4),
-            "reconstruction",
-            lambda o: o.loss,
-        ),
-    ]
+from modeling_hsanet import HSANetConfig, HSANetForMolecularPropertyPrediction, HSANetModel  # noqa: E402
+from modeling_hsanet.data_hsanet import load_cmet_ligands  # noqa: E402
+from modeling_hsanet.modeling_hsanet import selective_scan, selective_scan_pytorch  # noqa: E402
+from modeling_sweet import SweetTokenizerConfig, SweetTokenizerModel  # noqa: E402
+from tests.model_testers import TESTERS, ModelTester, max_relative_difference  # noqa: E402
 
 
 def to_device(inputs: dict, device) -> dict:
     return {key: value.to(device) for key, value in inputs.items()}
 
 
-def relative_difference(actual, expected) -> float:
-    return float(
-        (actual.float().cpu() - expected.float().cpu()).abs().max() / expected.float().abs().max().clamp(min=1e-6)
-    )
-
-
-def check_dtypes(case: ModelCase, device: str) -> list[tuple[str, bool, str]]:
+def check_dtypes(tester: ModelTester, device: str) -> list[tuple[str, bool, str]]:
+    """The harness's device and dtype checks for one tester: (check, ok, detail) rows."""
     rows = []
-    torch.manual_seed(0)
-    model = case.build().eval()
-    inputs = case.inputs()
+    model = tester.make_model()
+    inputs = tester.get_inputs()
     with torch.no_grad():
         reference = model(**inputs)
         model.to(device)
         on_device = model(**to_device(inputs, device))
-    difference = relative_difference(getattr(on_device, case.output_name), getattr(reference, case.output_name))
+    difference = max(max_relative_difference(getattr(on_device, name), getattr(reference, name))
+                     for name in tester.output_names)
     rows.append(("fp32 equals CPU", difference <= 1e-4, f"max rel. difference {difference:.2e}"))
 
     with torch.no_grad(), torch.autocast(device, dtype=torch.bfloat16):
         autocast = model(**to_device(inputs, device))
-    keep = case.comparable(autocast, reference)
-    difference = relative_difference(
-        getattr(autocast, case.output_name)[keep.to(device)], getattr(reference, case.output_name)[keep]
-    )
-    rows.append(
-        (
-            "bf16 autocast forward",
-            difference <= BF16_TOLERANCE and keep.float().mean() >= 0.5,
-            f"max rel. difference {difference:.2e} on {int(keep.sum())}/{len(keep)} items",
-        )
-    )
+    problems = tester.low_precision_differences(autocast, reference, torch.bfloat16)
+    kept = int(tester.comparable_items(autocast, reference).sum())
+    rows.append(("bf16 autocast forward", not problems, "; ".join(problems) or f"close on {kept} items"))
 
     with torch.no_grad():
-        low = case.build().eval()
-        low.load_state_dict(model.state_dict())
-        outputs = low.to(device, torch.bfloat16)(**to_device(inputs, device))
-    output = getattr(outputs, case.output_name)
-    rows.append(
-        (
-            "model.to(bfloat16) forward",
-            output.dtype == torch.bfloat16 and bool(torch.isfinite(output).all()),
-            f"dtype {output.dtype}",
-        )
-    )
+        low = tester.make_model().to(device, torch.bfloat16)
+        outputs = low(**to_device(inputs, device))
+    problems = tester.low_precision_differences(outputs, reference, torch.bfloat16)
+    dtypes = {str(getattr(outputs, name).dtype) for name in tester.output_names}
+    rows.append(("model.to(bfloat16) forward", not problems and dtypes == {"torch.bfloat16"},
+                 "; ".join(problems) or f"dtype {', '.join(sorted(dtypes))}"))
 
     model.train()
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     with torch.autocast(device, dtype=torch.bfloat16):
-        loss = case.loss(model(**to_device(inputs, device)))
+        loss = tester.training_loss(model(**to_device(inputs, device)))
     loss.backward()
     finite = bool(torch.isfinite(loss)) and all(
         bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None
     )
     optimizer.step()
     moved = sum(not torch.equal(before[name], p) for name, p in model.named_parameters())
-    rows.append(
-        ("bf16 autocast training step", finite and moved > 0, f"loss {loss.item():.4f}, {moved} tensors moved")
-    )
+    detail = f"loss {loss.item():.4f}, {moved} tensors moved"
+    rows.append(("bf16 autocast training step", finite and moved > 0, detail))
     return rows
 
 
-def peak_memory(case: ModelCase, device: str) -> tuple[str, bool, str]:
+class DefaultSize:
+    """A model at its default (paper) size, for the memory rows."""
+
+    def __init__(self, name, build, inputs, loss):
+        self.name, self.build, self.inputs, self.loss = name, build, inputs, loss
+
+
+def default_size_models() -> list[DefaultSize]:
+    smiles = [m.smiles for m in load_cmet_ligands()[:64]]
+
+    def hsanet_inputs(labels: bool) -> dict:
+        from modeling_hsanet import HSANetProcessor
+
+        inputs = dict(HSANetProcessor()(smiles))
+        if labels:
+            generator = torch.Generator().manual_seed(0)
+            inputs["labels"] = torch.randint(0, 2, (len(smiles), 2), generator=generator).float()
+        return inputs
+
+    def sweet_inputs() -> dict:
+        config, generator = SweetTokenizerConfig(), torch.Generator().manual_seed(0)
+        size = config.image_size
+        return {"pixel_values": torch.rand(4, 3, size, size, generator=generator) - 0.5,
+                "pixel_values_videos": torch.rand(4, 3, config.num_frames, size, size, generator=generator) - 0.5}
+
+    config = dict(num_labels=2, problem_type="multi_label_classification")
+    return [
+        DefaultSize("HSANetModel", lambda: HSANetModel(HSANetConfig(**config)), lambda: hsanet_inputs(False),
+                    lambda o: o.last_hidden_state.pow(2).mean() + o.aux_loss),
+        DefaultSize("HSANetForMolecularPropertyPrediction",
+                    lambda: HSANetForMolecularPropertyPrediction(HSANetConfig(**config)), lambda: hsanet_inputs(True),
+                    lambda o: o.loss),
+        DefaultSize("SweetTokenizerModel", lambda: SweetTokenizerModel(SweetTokenizerConfig()), sweet_inputs,
+                    lambda o: o.loss),
+    ]
+
+
+def peak_memory(case: DefaultSize, device: str) -> tuple[str, bool, str]:
     torch.manual_seed(0)
     model = case.build().to(device).train()
     inputs = to_device(case.inputs(), device)
@@ -198,7 +153,7 @@ def check_scan_kernel(device: str) -> tuple[str, bool, str] | None:
     delta = torch.nn.functional.softplus(torch.randn(batch, inner, length, generator=generator))
     A, D = -torch.rand(inner, state, generator=generator) * 3, torch.randn(inner, generator=generator)
     args = [x.to(device) for x in (u, delta, A, B, C, D)]
-    difference = relative_difference(selective_scan(*args), selective_scan_pytorch(*args))
+    difference = max_relative_difference(selective_scan(*args), selective_scan_pytorch(*args))
     return ("mamba_ssm kernel equals PyTorch scan", difference <= 1e-4, f"max rel. difference {difference:.2e}")
 
 
@@ -224,14 +179,15 @@ def main() -> int:
             failures += not ok
             print(f"| {model_name} | {check} | {'yes' if ok else 'NO'} | {detail} |", flush=True)
 
-    for case in cases(tiny=True):
+    for tester in TESTERS:
+        name = tester.model_class.__name__
         try:
-            report(case.name, check_dtypes(case, args.device))
+            report(name, check_dtypes(tester(), args.device))
         except Exception as error:  # noqa: BLE001 - a crash is a failed check; go on with the other models
             traceback.print_exc()
-            report(case.name, [("dtype and device checks", False, f"{type(error).__name__}: {error}")])
+            report(name, [("dtype and device checks", False, f"{type(error).__name__}: {error}")])
     if not args.skip_memory and args.device != "cpu":
-        for case in cases(tiny=False):
+        for case in default_size_models():
             try:
                 report(case.name, [peak_memory(case, args.device)])
             except Exception as error:  # noqa: BLE001

@@ -257,9 +257,10 @@ class QueryCrossAttention(nn.Module):
         batch = keys.shape[0]
         keys = self.key_norm(keys)
         queries = self.queries.unsqueeze(0).expand(batch, -1, -1)
-        implementation = "eager" if output_attentions else self.config._attn_implementation
-        attention = eager_attention_forward if implementation in (None, "eager") else ALL_ATTENTION_FUNCTIONS[
-            implementation]
+        attention = eager_attention_forward
+        if not output_attentions:
+            implementation = self.config._attn_implementation
+            attention = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
         attended, weights = attention(
             self,
             self._split_heads(self.q_proj(queries)),
@@ -840,7 +841,8 @@ class HSANetForMolecularPropertyPrediction(HSANetPreTrainedModel):
         logits = self.classifier(self.dropout(outputs.pooler_output))
         loss = None
         if labels is not None:
-            self.config.problem_type = resolve_problem_type(self.config, labels)
+            if self.config.problem_type is None:  # decided once, by the first labels (as transformers)
+                self.config.problem_type = resolve_problem_type(self.config, labels)
             loss = molecular_property_loss(logits, labels, self.config.problem_type)
             loss = loss + self.config.router_aux_loss_coef * outputs.aux_loss
         result = HSANetPropertyPredictionOutput(

@@ -10,7 +10,8 @@ collator). Each molecule is featurized with its position in the input, so an err
 
 from __future__ import annotations
 
-from collections.abc import Sized
+from collections.abc import Iterable, Sized
+from types import GeneratorType
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -56,8 +57,10 @@ class _MolecularPipeline(Pipeline):
         self.tokenizer = None
 
     def __call__(self, inputs, **kwargs):
-        if isinstance(inputs, tuple):
-            inputs = list(inputs)  # transformers' Pipeline batches lists only; a tuple would be read as one input
+        # transformers' Pipeline reads only a list, a generator or a torch Dataset as several inputs; anything else
+        # would be one input. A tuple or a `datasets` column becomes a list, an iterator (iter(), map()) a generator.
+        if not isinstance(inputs, (str, list, Dataset, GeneratorType)) and isinstance(inputs, Iterable):
+            inputs = list(inputs) if isinstance(inputs, Sized) else (item for item in inputs)
         if isinstance(inputs, list) and len(inputs) == 0:
             raise ValueError("expected at least one SMILES string, got an empty list")
         return super().__call__(inputs, **kwargs)

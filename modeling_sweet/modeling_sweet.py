@@ -14,8 +14,6 @@ authors' v3 code (first frame + 4-frame tubes, temporal differences, temporal la
 
 from __future__ import annotations
 
-import difflib
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -607,18 +605,21 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         return [parameter for module in modules for parameter in module.parameters()]
 
     # -- checks -------------------------------------------------------------------------------------------------------
-    def _as_video(self, pixel_values: torch.Tensor, name: str = "pixel_values") -> torch.Tensor:
-        """Validate and return (batch, channels, frames, height, width) in the model's dtype; images get one frame.
+    def _as_video(self, pixel_values: torch.Tensor, name: str = "pixel_values") -> tuple[torch.Tensor, bool]:
+        """Validate and return `(video, is_image)`: video (batch, channels, frames, height, width) in the model's
+        dtype, and whether the input was images (batch, channels, height, width), which get one frame here and are
+        reconstructed as images. The one place that tells images from clips.
 
-        Integer pixels are a `TypeError`; values beyond +-`PIXEL_VALUE_LIMIT` (unnormalised pixels) a `ValueError`
-        naming the item and the range found."""
+        Integer pixels are a `TypeError`; NaN / inf, or values beyond +-`PIXEL_VALUE_LIMIT` (unnormalised pixels) a
+        `ValueError` naming the item (and the range found)."""
         config = self.config
         if not isinstance(pixel_values, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(pixel_values).__name__}")
         if not pixel_values.is_floating_point():
             raise TypeError(f"{name} has dtype {pixel_values.dtype}; SweetTokenizer takes float pixels x - 0.5 for "
                             f"x in [0, 1]: {_PROCESSOR_HINT}")
-        if pixel_values.dim() == 4:
+        is_image = pixel_values.dim() == 4
+        if is_image:
             pixel_values = pixel_values.unsqueeze(2)
         if pixel_values.dim() != 5:
             raise ValueError(f"{name} must be (batch, channels, height, width) for images or (batch, channels, "
@@ -637,17 +638,18 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
             raise ValueError(f"{name} is {height}x{width}, the model expects {config.image_size}x"
                              f"{config.image_size}{hint}; resize with SweetImageProcessor / SweetVideoProcessor")
         values = pixel_values.detach().flatten(1)
-        finite = torch.isfinite(values).all(dim=1)
-        if not finite.all():
-            raise ValueError(f"{name} item #{int((~finite).nonzero()[0])} contains NaN or inf")
-        outside = values.abs().amax(dim=1) > PIXEL_VALUE_LIMIT
-        if outside.any():
-            item = int(outside.nonzero()[0])
+        # one reduction and one sync: NaN makes `<=` false, so NaN and inf are caught with the out-of-range values
+        bad = ~(values.abs().amax(dim=1) <= PIXEL_VALUE_LIMIT)
+        if bad.any():  # the error path: find what is wrong, NaN / inf first
+            finite = torch.isfinite(values).all(dim=1)
+            if not finite.all():
+                raise ValueError(f"{name} item #{int((~finite).nonzero()[0])} contains NaN or inf")
+            item = int(bad.nonzero()[0])
             low, high = values[item].min().item(), values[item].max().item()
             raise ValueError(f"{name} item #{item} has values in [{low:.4g}, {high:.4g}]; SweetTokenizer expects "
                              f"x - 0.5 for pixels x in [0, 1], i.e. [-0.5, 0.5] (magnitudes up to {PIXEL_VALUE_LIMIT} "
                              f"are accepted): {_PROCESSOR_HINT}")
-        return pixel_values.to(self.dtype)
+        return pixel_values.to(self.dtype), is_image
 
     def _check_ids(self, ids: torch.LongTensor, branch: str, expected_length: int) -> None:
         quantizer = self.spatial_quantizer if branch == "spatial" else self.temporal_quantizer
@@ -713,7 +715,7 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         / `output_attentions` (default: the config's) add the encoder's hidden states / attention weights."""
         output_hidden_states = self._flag(output_hidden_states, "output_hidden_states")
         output_attentions = self._flag(output_attentions, "output_attentions")
-        return self._encode_video(self._as_video(pixel_values), output_hidden_states, output_attentions)
+        return self._encode_video(self._as_video(pixel_values)[0], output_hidden_states, output_attentions)
 
     def _flag(self, value: bool | None, name: str) -> bool:
         return bool(getattr(self.config, name)) if value is None else bool(value)
@@ -781,8 +783,6 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-        num_items_in_batch: int | torch.Tensor | None = None,
-        **kwargs,
     ) -> SweetTokenizerOutput | tuple:
         r"""
         pixel_values (`torch.FloatTensor`, *optional*): images (batch, C, H, W) or clips (batch, C, num_frames, H, W),
@@ -797,13 +797,10 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
             `config.output_hidden_states`.
         return_dict (`bool`, *optional*): `False` returns a tuple (`SweetTokenizerOutput.to_tuple()`); defaults to
             `config.return_dict`.
-        num_items_in_batch (*optional*): accepted for Trainer and ignored: the loss is a per-item mean
-            (`accepts_loss_kwargs = False`, so Trainer scales it for gradient accumulation).
 
-        Any other keyword raises a `TypeError` naming it.
+        Any other keyword raises Python's `TypeError` naming it. The loss is a per-item mean and Trainer passes no
+        `num_items_in_batch` (`accepts_loss_kwargs = False`): it scales the loss for gradient accumulation itself.
         """
-        if kwargs:
-            raise TypeError(self._unexpected_keywords_message(kwargs))
         if pixel_values is None and pixel_values_videos is None:
             raise ValueError("SweetTokenizerModel needs pixel_values, pixel_values_videos or both")
         if isinstance(pixel_values_videos, torch.Tensor) and pixel_values_videos.dim() != 5:
@@ -812,12 +809,11 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         output_attentions = self._flag(output_attentions, "output_attentions")
         output_hidden_states = self._flag(output_hidden_states, "output_hidden_states")
         return_dict = self._flag(return_dict, "return_dict")
-        inputs = {name: self._as_video(pixels, name) for name, pixels in
-                  (("pixel_values", pixel_values), ("pixel_values_videos", pixel_values_videos)) if pixels is not None}
-        is_image = pixel_values is not None and pixel_values.dim() == 4
-        parts = {name: self._forward_part(video, is_image and name == "pixel_values", return_loss,
-                                          output_hidden_states, output_attentions)
-                 for name, video in inputs.items()}
+        given = (("pixel_values", pixel_values), ("pixel_values_videos", pixel_values_videos))
+        checked = {name: self._as_video(pixels, name) for name, pixels in given if pixels is not None}
+        inputs = {name: video for name, (video, _) in checked.items()}
+        parts = {name: self._forward_part(video, is_image, return_loss, output_hidden_states, output_attentions)
+                 for name, (video, is_image) in checked.items()}
         images, videos = parts.get("pixel_values", {}), parts.get("pixel_values_videos", {})
         losses = {}
         if return_loss:  # per-item mean over both parts
@@ -835,15 +831,6 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
             **{key: images.get(key) for key in extras}, **{f"video_{key}": videos.get(key) for key in extras},
         )
         return output if return_dict else output.to_tuple()
-
-    def _unexpected_keywords_message(self, kwargs: dict) -> str:
-        known = [name for name in inspect.signature(self.forward).parameters if name != "kwargs"]
-        hints = []
-        for name in kwargs:
-            close = difflib.get_close_matches(name, known, n=1)
-            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        return (f"{type(self).__name__}.forward() got unexpected keyword argument(s) {', '.join(hints)}; it takes "
-                f"{', '.join(known)}")
 
     def _forward_part(self, video: torch.Tensor, is_image: bool, return_loss: bool, output_hidden_states: bool,
                       output_attentions: bool) -> dict:

@@ -11,13 +11,13 @@ Inputs, one result per input and in input order:
 - `video-tokenization`: a clip (a list / tuple of frames, i.e. PIL images or 2-/3-d arrays / tensors, a 4-d array /
   tensor (frames, ...), or a path to a multi-frame file) gives one result; a list / tuple of clips, a 5-d array /
   tensor (batch, frames, ...) or a generator of clips gives one result per clip. Multi-frame files: animated GIF /
-  PNG / WebP and multi-page TIFF are read with Pillow frame by frame; other files (mp4, ...) with
-  `transformers.video_utils.load_video` when one of its backends (PyAV, decord, OpenCV, torchcodec, torchvision) is
-  installed.
+  PNG / WebP and multi-page TIFF are read with Pillow; other files (mp4, ...) with
+  `transformers.video_utils.load_video` when one of its backends (PyAV, decord, OpenCV, torchcodec) is installed.
+  Only the `num_frames` frames the video processor keeps are decoded.
 
-A list is run eagerly and returns a list; a generator (or any other iterator) streams: the pipeline returns an
-iterator whose results come as they are computed, as transformers' pipelines do. Errors about an input name it
-(`image #3`, `video #1`).
+A list is run eagerly and returns a list; a map-style `Dataset` (e.g. `KeyDataset`) is indexed; a generator or any
+other iterable (an iterator, an `IterableDataset`, ...) streams: the pipeline returns an iterator whose results come
+as they are computed, as transformers' pipelines do. Errors about an input name it (`image #3`, `video #1`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from __future__ import annotations
 import collections.abc
 import os
 import pathlib
-import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +37,13 @@ from transformers.image_utils import load_image
 from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 
 from .image_processing_sweet import ACCEPTED_TYPES, is_frame
+from .video_processing_sweet import sample_frame_indices
 
 PATH_TYPES = (str, pathlib.PurePath)
-VIDEO_BACKENDS = ("pyav", "decord", "opencv", "torchcodec", "torchvision")
+# iterable, yet one (bad) item rather than a stream of inputs
+_NOT_STREAMS = (str, bytes, collections.abc.Mapping, PIL.Image.Image, np.ndarray, torch.Tensor)
+# torchvision is left out: its `read_video` is deprecated and gone from recent releases
+VIDEO_BACKENDS = ("pyav", "decord", "opencv", "torchcodec")
 
 
 @dataclass
@@ -79,16 +82,24 @@ def _renamed(error: Exception, kind: str, index: int) -> Exception:
         return error
 
 
-def read_video_frames(path: str | os.PathLike, name: str = "video #0") -> list:
-    """Frames of a video file: multi-frame images (GIF, APNG, WebP, TIFF) with Pillow, frame by frame; other files
-    with `transformers.video_utils.load_video` and the first installed backend. Returns a list of frames."""
+def read_video_frames(path: str | os.PathLike, name: str = "video #0", num_frames: int | None = None,
+                      frame_sampling: str = "uniform") -> list:
+    """Frames of a video file: multi-frame images (GIF, APNG, WebP, TIFF) with Pillow; other files with
+    `transformers.video_utils.load_video` and the first installed backend. Returns a list of frames.
+
+    With `num_frames`, only the frames `SweetVideoProcessor` would keep are decoded (`sample_frame_indices` with
+    `frame_sampling`, the processor's rule), so a long video is never held in memory whole; the processor then keeps
+    all of them. Without it, every frame is read. Too few frames raise the processor's error naming `name`."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{name}: no file at {path!r}")
     try:
         with PIL.Image.open(path) as image:
+            available = getattr(image, "n_frames", 1)
+            indices = (range(available) if num_frames is None
+                       else sample_frame_indices(available, num_frames, frame_sampling, name).tolist())
             frames = []
-            for index in range(getattr(image, "n_frames", 1)):
+            for index in indices:
                 image.seek(index)
                 frames.append(image.copy())
             return frames
@@ -98,8 +109,7 @@ def read_video_frames(path: str | os.PathLike, name: str = "video #0") -> list:
     from transformers.video_utils import load_video
 
     available = {"pyav": import_utils.is_av_available, "decord": import_utils.is_decord_available,
-                 "opencv": import_utils.is_cv2_available, "torchcodec": import_utils.is_torchcodec_available,
-                 "torchvision": import_utils.is_torchvision_available}
+                 "opencv": import_utils.is_cv2_available, "torchcodec": import_utils.is_torchcodec_available}
     backend = next((backend for backend in VIDEO_BACKENDS if available[backend]()), None)
     if backend is None:
         raise ValueError(
@@ -107,7 +117,11 @@ def read_video_frames(path: str | os.PathLike, name: str = "video #0") -> list:
             f"decoder is installed for transformers.video_utils.load_video (one of {', '.join(VIDEO_BACKENDS)}); "
             "install one (e.g. `pip install av`) or pass the frames as a list of PIL images / arrays"
         )
-    frames, _ = load_video(path, backend=backend)
+    sampling = {}
+    if num_frames is not None:
+        sampling = {"num_frames": num_frames, "sample_indices_fn": lambda metadata, **_: sample_frame_indices(
+            metadata.total_num_frames, num_frames, frame_sampling, name)}
+    frames, _ = load_video(path, backend=backend, **sampling)
     return list(frames)
 
 
@@ -143,7 +157,10 @@ class _VisualTokenizationPipeline(Pipeline):
     def __call__(self, inputs, **kwargs):
         if isinstance(inputs, Dataset) and isinstance(inputs, collections.abc.Sized):  # e.g. KeyDataset
             return super().__call__(_IndexedDataset(inputs), **kwargs)
-        items, single = self._split(inputs)
+        if isinstance(inputs, Dataset):  # no length, e.g. an IterableDataset: streamed
+            items, single = inputs, False
+        else:
+            items, single = self._split(inputs)
         if single:
             return super().__call__(_Indexed(0, items), **kwargs)
         if isinstance(items, list):
@@ -203,16 +220,17 @@ class _VisualTokenizationPipeline(Pipeline):
 
 
 def _split_stream_or_batch(inputs, is_single, batch_ndim: int) -> tuple[Any, bool]:
-    """Common cases of `_split`: a single item, a batch array / tensor, a list / tuple, a generator or iterator."""
+    """Common cases of `_split`: a single item, a batch array / tensor, a list / tuple, or any other iterable (a
+    generator, an iterator, an `IterableDataset`, ...), which is streamed."""
     if is_single(inputs):
         return inputs, True
     if isinstance(inputs, (np.ndarray, torch.Tensor)) and inputs.ndim == batch_ndim:
         return list(inputs), False
     if isinstance(inputs, (list, tuple)):
         return list(inputs), False
-    if isinstance(inputs, (types.GeneratorType, collections.abc.Iterator)):
-        return inputs, False
-    return inputs, True  # let preprocess name what is wrong with it
+    if isinstance(inputs, _NOT_STREAMS) or not isinstance(inputs, collections.abc.Iterable):
+        return inputs, True  # let preprocess name what is wrong with it
+    return inputs, False
 
 
 class ImageTokenizationPipeline(_VisualTokenizationPipeline):
@@ -280,7 +298,8 @@ class VideoTokenizationPipeline(_VisualTokenizationPipeline):
 
     def _load(self, value: Any, name: str) -> Any:
         if isinstance(value, PATH_TYPES):
-            return read_video_frames(value, name)
+            processor = self.video_processor
+            return read_video_frames(value, name, processor.num_frames, processor.frame_sampling)
         if not _is_clip(value):
             if is_frame(value):
                 raise TypeError(f"{name} is a single frame ({type(value).__name__}); a clip is a list of frames, a "

@@ -12,9 +12,9 @@ import torch
 import modeling_hsanet  # noqa: F401  (registers the Auto classes and pipelines)
 from modeling_hsanet import HSANetConfig, HSANetProcessor
 from modeling_hsanet.data_hsanet import load_cmet_ligands
+from tests.model_testers import HSANET_TINY
 
-TINY = dict(hidden_size=32, num_gnn_layers=2, num_attention_heads=2, num_query_tokens=4, mamba_d_state=4,
-            fusion_intermediate_size=64, num_motif_tokens=2)
+TINY = HSANET_TINY
 
 
 @pytest.fixture(autouse=True)

@@ -5,13 +5,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.model_testers import TESTERS
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import gpu_check  # noqa: E402
 
 
-@pytest.mark.parametrize("case", gpu_check.cases(tiny=True), ids=lambda case: case.name)
-def test_gpu_check_dtype_rows_pass_on_cpu(case):
-    rows = gpu_check.check_dtypes(case, "cpu")
+@pytest.mark.parametrize("tester", TESTERS, ids=lambda tester: tester.model_class.__name__)
+def test_gpu_check_dtype_rows_pass_on_cpu(tester):
+    rows = gpu_check.check_dtypes(tester(), "cpu")
     assert [check for check, _, _ in rows] == ["fp32 equals CPU", "bf16 autocast forward",
                                                "model.to(bfloat16) forward", "bf16 autocast training step"]
     assert [(check, detail) for check, ok, detail in rows if not ok] == []

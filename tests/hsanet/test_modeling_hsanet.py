@@ -1,12 +1,12 @@
 import pytest
 import torch
 from rdkit import Chem
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+from transformers import AutoConfig, AutoModel
 
-from modeling_hsanet import HSANetConfig, HSANetForMolecularPropertyPrediction, HSANetModel, HSANetProcessor
+from modeling_hsanet import HSANetForMolecularPropertyPrediction, HSANetModel
 from modeling_hsanet.modeling_hsanet import resolve_problem_type, selective_scan, selective_scan_pytorch
 from tests.common import ModelTesterMixin
-from tests.conftest import TINY
+from tests.model_testers import HSANetForMolecularPropertyPredictionTester, HSANetModelTester
 
 
 def sequential_selective_scan(u, delta, A, B, C, D):
@@ -255,58 +255,11 @@ def test_hidden_states_and_attentions_follow_the_atom_order_of_the_inputs(tiny_c
 # ---------------------------------------------------------------------------------------------------------------------
 # The shared harness (tests/common.py) on both HSA-Net classes
 # ---------------------------------------------------------------------------------------------------------------------
-HARNESS_SMILES = ["CC(=O)Nc1ccc(O)cc1", "[Na+].[Cl-]", "c1ccc2ccccc2c1", "O=S(=O)(Nc1cccs1)c1ccc(Oc2ccccc2)cc1"]
+class TestHSANetModelHarness(HSANetModelTester, ModelTesterMixin):
+    expected_slices = {"last_hidden_state": [-0.001069086, 0.01327531, 0.01571592, -0.04939011, 0.03274994,
+                                             0.04994961, -0.02039574, 0.0280204]}
 
 
-class HSANetTester(ModelTesterMixin):
-    def get_config(self):
-        return HSANetConfig(**TINY, num_labels=2, problem_type="multi_label_classification")
-
-    def get_inputs(self, indices=None):
-        indices = range(len(HARNESS_SMILES)) if indices is None else indices
-        return dict(HSANetProcessor()([HARNESS_SMILES[i] for i in indices]))
-
-    def comparable_items(self, outputs, reference):
-        # a level gate at a near tie (tiny random gates) may pick the other projector in low precision
-        return (outputs.projector_choices == reference.projector_choices).all(dim=1)
-
-
-class TestHSANetModelHarness(HSANetTester):
-    model_class = HSANetModel
-    auto_class = AutoModel
-    output_name = "last_hidden_state"
-    expected_slice = [
-        -0.001069086,
-        0.01327531,
-        0.01571592,
-        -0.04939011,
-        0.03274994,
-        0.04994961,
-        -0.02039574,
-        0.0280204,
-    ]
-
-    def training_loss(self, outputs):
-        return outputs.last_hidden_state.pow(2).mean() + outputs.aux_loss
-
-
-class TestHSANetForMolecularPropertyPredictionHarness(HSANetTester):
-    model_class = HSANetForMolecularPropertyPrediction
-    auto_class = AutoModelForSequenceClassification
-    output_name = "logits"
-    expected_slice = [
-        -4.116184e-05,
-        -0.003004631,
-        -9.415951e-05,
-        -0.001974019,
-        -0.0004667671,
-        -0.002893551,
-        -1.71203e-05,
-        -0.002541597,
-    ]
-
-    def get_inputs(self, indices=None):
-        inputs = super().get_inputs(indices)
-        generator = torch.Generator().manual_seed(0)
-        inputs["labels"] = torch.randint(0, 2, (inputs["num_atoms"].shape[0], 2), generator=generator).float()
-        return inputs
+class TestHSANetForMolecularPropertyPredictionHarness(HSANetForMolecularPropertyPredictionTester, ModelTesterMixin):
+    expected_slices = {"logits": [-4.116184e-05, -0.003004631, -9.415951e-05, -0.001974019, -0.0004667671,
+                                  -0.002893551, -1.71203e-05, -0.002541597]}

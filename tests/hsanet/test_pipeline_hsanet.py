@@ -118,6 +118,20 @@ def test_pipeline_reads_a_tuple_as_a_batch(saved):
     assert len(predictor(tuple(SMILES[:3]), batch_size=2)) == 3
 
 
+def test_pipelines_take_any_iterable_of_smiles(saved):
+    from datasets import Dataset as HFDataset
+
+    _, path = saved(num_labels=1)
+    predictor = pipeline("molecular-property-prediction", model=path)
+    expected = [result["score"] for result in predictor(SMILES, batch_size=2)]
+    column = HFDataset.from_dict({"smiles": SMILES})["smiles"]  # a datasets Column, not a list
+    for inputs in (column, tuple(SMILES), iter(SMILES), map(str.strip, SMILES)):
+        results = list(predictor(inputs, batch_size=2))
+        assert len(results) == len(SMILES), type(inputs).__name__
+        torch.testing.assert_close(torch.tensor([r["score"] for r in results]), torch.tensor(expected),
+                                   atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("batch_size", [1, 2, 4])
 @pytest.mark.parametrize("as_generator", [False, True])
 def test_pipeline_error_names_the_item_of_the_users_input(saved, batch_size, as_generator):

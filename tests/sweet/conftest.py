@@ -3,10 +3,9 @@
 import pytest
 
 from modeling_sweet import SweetTokenizerConfig, SweetTokenizerModel
+from tests.model_testers import SWEET_TINY
 
-TINY = dict(image_size=16, patch_size=4, num_frames=5, temporal_patch_size=4, hidden_size=32, num_attention_heads=2,
-            intermediate_size=64, num_encoder_layers=2, num_query_layers=1, num_temporal_layers=1,
-            num_decoder_layers=2, num_spatial_queries=4, num_temporal_queries=8, codebook_dim=16)
+TINY = SWEET_TINY
 
 
 @pytest.fixture

@@ -210,6 +210,32 @@ def test_nan_and_inf_name_the_item(word_model):
     image[1, 0, 0, 0] = float("inf")
     with pytest.raises(ValueError, match="item #1 contains NaN or inf"):
         word_model.encode(image)
+    image[1, 0, 0, 0] = -float("inf")
+    with pytest.raises(ValueError, match="item #1 contains NaN or inf"):
+        word_model.encode(image)
+    image[0] *= 10  # item #0 out of range, item #1 not finite: the NaN / inf message comes first, as it names a bug
+    with pytest.raises(ValueError, match="item #1 contains NaN or inf"):
+        word_model.encode(image)
+
+
+def test_pixel_checks_sync_once_on_good_input(word_model, monkeypatch):
+    """NaN, inf and range are one reduction: a good batch costs one host sync (one `bool()` of a tensor)."""
+    synced = []
+    monkeypatch.setattr(torch.Tensor, "__bool__", lambda tensor: synced.append(1) or bool(tensor.item()))
+    video, is_image = word_model._as_video(clips())
+    assert len(synced) == 1 and not is_image and video.shape == (2, 3, 5, 16, 16)
+
+
+def test_images_and_one_frame_clips_are_told_apart_in_one_place(word_model):
+    word_model.eval()
+    pictures = images(2)
+    assert word_model._as_video(pictures)[1] and not word_model._as_video(pictures.unsqueeze(2))[1]
+    with torch.no_grad():
+        as_images, as_clips = word_model(pictures), word_model(pictures.unsqueeze(2))
+    assert as_images.reconstruction.shape == (2, 3, 16, 16)  # images come back as images
+    assert as_clips.reconstruction.shape == (2, 3, 1, 16, 16)  # (batch, C, 1, H, W) stays a clip of one frame
+    torch.testing.assert_close(as_images.reconstruction, as_clips.reconstruction[:, :, 0])
+    torch.testing.assert_close(as_images.loss, as_clips.loss)
 
 
 def test_out_of_range_ids_raise(word_model):

@@ -7,6 +7,8 @@ from transformers.models.auto.video_processing_auto import AutoVideoProcessor
 
 from modeling_sweet import SweetImageProcessor, SweetVideoProcessor
 from modeling_sweet.data_sweet import load_sample_photographs, moving_digit_clips
+from modeling_sweet.pipeline_sweet import VIDEO_BACKENDS, read_video_frames
+from modeling_sweet.video_processing_sweet import sample_frame_indices
 
 
 @pytest.fixture
@@ -63,9 +65,9 @@ def test_pipelines_reject_empty_input(saved):
         pipeline("image-tokenization", model=path)([])
 
 
-def digit_clips(count=3, seed=1):
+def digit_clips(count=3, seed=1, frames=9):
     """(frames, H, W, C) uint8 clips of 9 frames (the processor keeps 5, uniformly)."""
-    clips = moving_digit_clips(count, 9, 16, seed=seed)
+    clips = moving_digit_clips(count, frames, 16, seed=seed)
     return [(clip.transpose(1, 2, 3, 0) * 255).astype(np.uint8) for clip in clips]
 
 
@@ -87,6 +89,30 @@ def test_a_generator_streams_results_in_order(saved):
     assert len(consumed) < len(images)  # lazy: not read to the end before the first result
     assert [first, *results] == expected
     assert list(tokenizer(iter(images), batch_size=3)) == expected  # any iterator, batched
+
+
+def test_an_iterable_dataset_streams_as_transformers_pipelines_do(saved):
+    _, path = saved
+    images = photographs(3)
+
+    class Photographs(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            return iter(images)
+
+    tokenizer = pipeline("image-tokenization", model=path)
+    expected = tokenizer(images)
+    results = tokenizer(Photographs(), batch_size=2)
+    assert not isinstance(results, list) and list(results) == expected
+    clips = digit_clips(2)
+
+    class Clips(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            return iter(clips)
+
+    video_tokenizer = pipeline("video-tokenization", model=path)
+    assert list(video_tokenizer(Clips())) == video_tokenizer(clips)
+    with pytest.raises(TypeError, match=r"image #0 is a dict"):  # a mapping is one (bad) input, not a stream
+        tokenizer({"pixels": 1})
 
 
 def test_image_paths_are_read(saved, tmp_path):
@@ -144,13 +170,71 @@ def test_video_files_are_read_frame_by_frame(saved, tmp_path, suffix, options):
         assert len(results[0]["temporal_ids"]) == tokenizer.model.config.num_temporal_queries
 
 
-def test_a_file_pillow_cannot_read_needs_a_video_backend(saved, tmp_path):
+def save_gif(file, clip):
+    frames = [Image.fromarray(frame) for frame in clip]
+    frames[0].save(file, save_all=True, append_images=frames[1:], duration=40, loop=0)
+
+
+def test_only_the_frames_the_processor_keeps_are_decoded(saved, tmp_path, monkeypatch):
+    _, path = saved
+    tokenizer = pipeline("video-tokenization", model=path)
+    file = tmp_path / "long.gif"
+    save_gif(file, digit_clips(1, frames=40)[0])
+    whole = read_video_frames(file)  # every frame, as before
+    assert len(whole) == 40
+    expected = tokenizer(whole)  # the processor keeps 5 of the 40
+    sought, real_open = [], Image.open
+
+    def open_recording(*args, **kwargs):
+        image = real_open(*args, **kwargs)
+        real_seek = image.seek
+        image.seek = lambda index: sought.append(index) or real_seek(index)
+        return image
+
+    monkeypatch.setattr(Image, "open", open_recording)
+    assert tokenizer(file) == expected
+    # (Pillow's `n_frames` seeks back to the current frame, 0, once)
+    assert sorted(set(sought)) == sample_frame_indices(40, 5).tolist() == [0, 10, 20, 29, 39]
+    sought.clear()
+    frames = read_video_frames(file, num_frames=5, frame_sampling="first")
+    assert sorted(set(sought)) == [0, 1, 2, 3, 4] and [np.asarray(f).tolist() for f in frames] == [
+        np.asarray(f).tolist() for f in whole[:5]]
+    save_gif(tmp_path / "short.gif", digit_clips(1, frames=3)[0])
+    with pytest.raises(ValueError, match="video #1 has 3 frames but 5 frames are required"):
+        tokenizer([file, tmp_path / "short.gif"])
+
+
+def test_other_video_files_are_sampled_by_the_backend(saved, tmp_path, monkeypatch):
+    from transformers import video_utils
+    from transformers.utils import import_utils
+
+    _, path = saved
+    video = digit_clips(1, frames=30)[0]
+    calls = []
+
+    def load_video(file, num_frames=None, backend="pyav", sample_indices_fn=None):
+        calls.append((file, num_frames, backend))
+        indices = sample_indices_fn(video_utils.VideoMetadata(total_num_frames=len(video), fps=25))
+        return video[indices], None
+
+    monkeypatch.setattr(import_utils, "is_av_available", lambda: True)
+    monkeypatch.setattr(video_utils, "load_video", load_video)
+    (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    tokenizer = pipeline("video-tokenization", model=path)
+    assert tokenizer(tmp_path / "clip.mp4") == tokenizer(video)
+    assert calls == [(str(tmp_path / "clip.mp4"), 5, "pyav")]
+
+
+def test_a_file_pillow_cannot_read_needs_a_video_backend(saved, tmp_path, monkeypatch):
     from transformers.utils import import_utils
 
     backends = (import_utils.is_av_available, import_utils.is_decord_available, import_utils.is_cv2_available,
-                import_utils.is_torchcodec_available, import_utils.is_torchvision_available)
+                import_utils.is_torchcodec_available)
     if any(available() for available in backends):
         pytest.skip("a video backend is installed")
+    # torchvision's `read_video` is deprecated and gone from recent releases: it is not a backend
+    assert "torchvision" not in VIDEO_BACKENDS
+    monkeypatch.setattr(import_utils, "is_torchvision_available", lambda: True)
     _, path = saved
     (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
     tokenizer = pipeline("video-tokenization", model=path)

@@ -1,0 +1,137 @@
+"""Tester configs: one tiny, seeded setup per model class, shared by the CPU harness (`tests/common.py`) and the GPU
+check (`benchmarks/gpu_check.py`). Nothing here imports pytest, so the GPU check needs only the package's dependencies.
+
+A tester sets `model_class`, `auto_class` (the transformers Auto class that must resolve a saved folder to it),
+`output_names` (float outputs, batch first, compared across save/load, batching, dtypes, compile, ...; the first one
+carries the golden slice), `get_config()`, `get_inputs(indices)` (a batch of the tester's items `indices`, default
+all), `training_loss(outputs)` (a scalar reaching every trainable parameter) and, where a discrete choice can flip in
+low precision, `comparable_items(outputs, reference)`.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import AutoModel, AutoModelForSequenceClassification
+
+from modeling_hsanet import HSANetConfig, HSANetForMolecularPropertyPrediction, HSANetModel, HSANetProcessor
+from modeling_sweet import SweetTokenizerConfig, SweetTokenizerModel
+
+HSANET_TINY = dict(hidden_size=32, num_gnn_layers=2, num_attention_heads=2, num_query_tokens=4, mamba_d_state=4,
+                   fusion_intermediate_size=64, num_motif_tokens=2)
+SWEET_TINY = dict(image_size=16, patch_size=4, num_frames=5, temporal_patch_size=4, hidden_size=32,
+                  num_attention_heads=2, intermediate_size=64, num_encoder_layers=2, num_query_layers=1,
+                  num_temporal_layers=1, num_decoder_layers=2, num_spatial_queries=4, num_temporal_queries=8,
+                  codebook_dim=16)
+LOW_PRECISION_TOLERANCE = {torch.bfloat16: 5e-2, torch.float16: 1e-2}  # max |difference| relative to max |fp32|
+
+
+def max_relative_difference(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    actual, expected = actual.detach().float().cpu(), expected.detach().float().cpu()
+    return float((actual - expected).abs().max() / expected.abs().max().clamp(min=1e-6))
+
+
+class ModelTester:
+    model_class: type
+    auto_class: type
+    output_names: tuple[str, ...]
+    num_items: int = 4
+
+    def get_config(self):
+        raise NotImplementedError
+
+    def get_inputs(self, indices: list[int] | None = None) -> dict:
+        raise NotImplementedError
+
+    def training_loss(self, outputs) -> torch.Tensor:
+        return outputs.loss
+
+    def comparable_items(self, outputs, reference) -> torch.BoolTensor:
+        """Items whose outputs can be compared across precisions or devices: all, unless a discrete choice (a gate at
+        a near tie) went another way. (batch,)"""
+        return torch.ones(getattr(reference, self.output_names[0]).shape[0], dtype=torch.bool)
+
+    def make_model(self):
+        torch.manual_seed(0)
+        return self.model_class(self.get_config()).eval()
+
+    def low_precision_differences(self, outputs, reference, dtype) -> list[str]:
+        """What is wrong with `outputs` (low precision) against `reference` (fp32): empty when they agree."""
+        comparable = self.comparable_items(outputs, reference).cpu()
+        if comparable.float().mean() < 0.5:
+            return ["most items took other discrete choices in low precision"]
+        problems = []
+        for name in self.output_names:
+            actual, expected = getattr(outputs, name), getattr(reference, name)
+            if not torch.isfinite(actual).all():
+                problems.append(f"{name}: not finite in {dtype}")
+                continue
+            difference = max_relative_difference(actual[comparable.to(actual.device)], expected[comparable])
+            if difference > LOW_PRECISION_TOLERANCE[dtype]:
+                problems.append(f"{name}: max relative difference {difference:.3g} in {dtype}")
+        return problems
+
+
+HARNESS_SMILES = ["CC(=O)Nc1ccc(O)cc1", "[Na+].[Cl-]", "c1ccc2ccccc2c1", "O=S(=O)(Nc1cccs1)c1ccc(Oc2ccccc2)cc1"]
+
+
+class _HSANetTester(ModelTester):
+    def get_config(self):
+        return HSANetConfig(**HSANET_TINY, num_labels=2, problem_type="multi_label_classification")
+
+    def get_inputs(self, indices=None):
+        indices = list(range(len(HARNESS_SMILES))) if indices is None else list(indices)
+        return dict(HSANetProcessor()([HARNESS_SMILES[i] for i in indices]))
+
+    def comparable_items(self, outputs, reference):
+        # a level gate at a near tie (tiny random gates) may pick the other projector in low precision
+        return (outputs.projector_choices.cpu() == reference.projector_choices.cpu()).all(dim=1)
+
+
+class HSANetModelTester(_HSANetTester):
+    model_class = HSANetModel
+    auto_class = AutoModel
+    output_names = ("last_hidden_state",)
+
+    def training_loss(self, outputs):
+        return outputs.last_hidden_state.pow(2).mean() + outputs.aux_loss
+
+
+class HSANetForMolecularPropertyPredictionTester(_HSANetTester):
+    model_class = HSANetForMolecularPropertyPrediction
+    auto_class = AutoModelForSequenceClassification
+    output_names = ("logits",)
+
+    def get_inputs(self, indices=None):
+        inputs = super().get_inputs(indices)
+        labels = torch.randint(0, 2, (len(HARNESS_SMILES), 2), generator=torch.Generator().manual_seed(0)).float()
+        inputs["labels"] = labels if indices is None else labels[list(indices)]  # each item keeps its own labels
+        return inputs
+
+
+class SweetTokenizerModelTester(ModelTester):
+    """Item i is image i (`pixel_values`) and clip i (`pixel_values_videos`), values x - 0.5."""
+
+    model_class = SweetTokenizerModel
+    auto_class = AutoModel
+    output_names = ("reconstruction", "reconstruction_videos")
+
+    def get_config(self):
+        return SweetTokenizerConfig(**SWEET_TINY)
+
+    def get_inputs(self, indices=None):
+        indices = list(range(self.num_items)) if indices is None else list(indices)
+        generator = torch.Generator().manual_seed(0)
+        config = self.get_config()
+        size = config.image_size
+        images = torch.rand(self.num_items, 3, size, size, generator=generator) - 0.5
+        clips = torch.rand(self.num_items, 3, config.num_frames, size, size, generator=generator) - 0.5
+        return {"pixel_values": images[indices], "pixel_values_videos": clips[indices]}
+
+    def comparable_items(self, outputs, reference):
+        # a latent at a near tie between two codes (tiny random codebooks) may pick the other word in low precision
+        same = [(getattr(outputs, name).cpu() == getattr(reference, name).cpu()).all(dim=1)
+                for name in ("spatial_ids", "video_spatial_ids", "video_temporal_ids")]
+        return same[0] & same[1] & same[2]
+
+
+TESTERS = (HSANetModelTester, HSANetForMolecularPropertyPredictionTester, SweetTokenizerModelTester)
