@@ -39,6 +39,7 @@ style: install
 
 bench: install
 	$(PY) benchmarks/bench_hsanet.py
+	$(PY) benchmarks/bench_featurization.py
 	$(PY) benchmarks/bench_sweet.py
 
 clean:

@@ -8,22 +8,44 @@ A molecule becomes a `MolecularGraph` of NumPy arrays:
   that order;
 - functional-group counts (RDKit's 85 `fr_*` descriptors) for the motif branch.
 
+Cost (measured in `benchmarks/bench_featurization.py`). Memory grows about linearly with the atoms; time does not
+yet: RDKit's canonical ranking (`Chem.CanonicalRankAtoms`) refines about once per bond of graph diameter, and on a
+20,000-atom chain it is most of the ~15 s.
+The limits `DEFAULT_MAX_ATOMS` and `DEFAULT_MAX_SMILES_LENGTH` (settings of `HSANetFeatureExtractor`) are checked
+before any of that work, so a huge input fails in milliseconds with an error that names the setting to raise. Nothing
+here writes SMILES (RDKit's SMILES writer recurses once per atom along a chain and overflowed the C stack at 20,001
+atoms) and nothing builds an n x n matrix.
+
 Feature schemes are looked up by name in `FEATURE_SCHEMES`, so the 2+2 scheme of Hu et al. ("pretrain-gnns") can be
 added beside `"ogb"` without touching the model.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from rdkit import Chem, rdBase
-from rdkit.Chem import BRICS, Descriptors
+from rdkit.Chem import BRICS, Descriptors, Fragments
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse.csgraph import connected_components, dijkstra
 
 MISC = "misc"
+
+# Limits checked before RDKit does any expensive work (see `HSANetFeatureExtractor`). 20,000 atoms holds every
+# drug-like molecule, peptide and the 10k-atom polymers of the scaling benchmark (time and memory at the limit:
+# benchmarks/bench_featurization.py).
+# SMILES need 1-6 characters per atom ("C", "[C@@H]") plus bonds, branches and ring digits: 10 per atom is generous.
+DEFAULT_MAX_ATOMS = 20_000
+DEFAULT_MAX_SMILES_LENGTH = 200_000
+# RDKit's `GetSubstructMatches` stops at 1,000 matches by default (BRICS and the `fr_*` counts use that default), so a
+# 10k-atom polymer's counts saturated at 1,000; this is "all of them" (RDKit's argument is an unsigned 32-bit int).
+_ALL_MATCHES = 2**31 - 1
+# Up to this many atoms, consecutive distances come from one Dijkstra call (a (n - 1, n) float64 matrix: 8 MB at most),
+# which is faster than the sparse search's fixed cost on drug-sized molecules; above it, the bounded search.
+DENSE_DISTANCE_MAX_ATOMS = 1024
 
 # OGB `ogb.utils.features.allowable_features`, same order, so indices match OGB's smiles2graph.
 OGB_ATOM_VOCABULARIES: tuple[tuple, ...] = (
@@ -44,8 +66,9 @@ OGB_BOND_VOCABULARIES: tuple[tuple, ...] = (
 )
 
 FUNCTIONAL_GROUP_NAMES: tuple[str, ...] = tuple(name for name, _ in Descriptors.descList if name.startswith("fr_"))
-_FUNCTIONAL_GROUP_COUNTERS: tuple[Callable, ...] = tuple(
-    fn for name, fn in Descriptors.descList if name.startswith("fr_")
+# The SMARTS pattern behind each `fr_*` function (RDKit's `Fragments` binds it as the `pattern` default argument).
+_FUNCTIONAL_GROUP_PATTERNS: tuple[Chem.Mol, ...] = tuple(
+    inspect.signature(getattr(Fragments, name)).parameters["pattern"].default for name in FUNCTIONAL_GROUP_NAMES
 )
 
 
@@ -57,12 +80,34 @@ def _vocabulary_index(vocabulary: tuple, value) -> int:
         return len(vocabulary) - 1
 
 
+_CW, _CCW = Chem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.ChiralType.CHI_TETRAHEDRAL_CCW
+
+
+def canonical_chiral_tag(atom: Chem.Atom) -> Chem.ChiralType:
+    """The atom's tetrahedral tag (CW/CCW) restated for its neighbours listed in ascending atom index.
+
+    RDKit's tag is relative to the order of the atom's bonds, which follows how the SMILES was written. After
+    `canonical_atom_order` the atom index is the canonical rank, so this tag no longer depends on the writing. An odd
+    permutation from the bond order to the ascending order flips CW and CCW; other tags are returned unchanged.
+    """
+    tag = atom.GetChiralTag()
+    if tag != _CW and tag != _CCW:
+        return tag
+    neighbours = [bond.GetOtherAtomIdx(atom.GetIdx()) for bond in atom.GetBonds()]
+    inversions = sum(a > b for i, a in enumerate(neighbours) for b in neighbours[i + 1:])
+    return tag if inversions % 2 == 0 else (_CCW if tag == _CW else _CW)
+
+
 def ogb_atom_features(mol: Chem.Mol) -> np.ndarray:
-    """OGB atom features. Returns `(num_atoms, 9)` int64."""
+    """OGB atom features. Returns `(num_atoms, 9)` int64.
+
+    Chirality is OGB's tag restated for neighbours in ascending atom index (`canonical_chiral_tag`): on a molecule
+    from `parse_smiles` it does not depend on how the SMILES was written.
+    """
     raw = [
         (
             atom.GetAtomicNum(),
-            str(atom.GetChiralTag()),
+            str(canonical_chiral_tag(atom)),
             atom.GetTotalDegree(),  # hydrogens included, as OGB
             atom.GetFormalCharge(),
             atom.GetTotalNumHs(),
@@ -79,9 +124,25 @@ def ogb_atom_features(mol: Chem.Mol) -> np.ndarray:
     ).reshape(-1, len(OGB_ATOM_VOCABULARIES))
 
 
+def molecule_bonds(mol: Chem.Mol) -> list[Chem.Bond]:
+    """Every bond once, in RDKit's bond-index order, gathered atom by atom.
+
+    `mol.GetBonds()` and `mol.GetBondWithIdx(i)` walk RDKit's edge list from its start for every bond, which is
+    quadratic (0.9 s for 20,000 bonds, 2.6 s for 40,000); an atom's own bonds are at hand.
+    """
+    bonds = [bond for atom in mol.GetAtoms() for bond in atom.GetBonds() if bond.GetBeginAtomIdx() == atom.GetIdx()]
+    bonds.sort(key=Chem.Bond.GetIdx)
+    return bonds
+
+
+def bond_atom_pairs(bonds: Sequence[Chem.Bond]) -> np.ndarray:
+    """`(begin, end)` atom indices of each bond. Returns `(num_bonds, 2)` int64."""
+    return np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in bonds], dtype=np.int64).reshape(-1, 2)
+
+
 def ogb_bond_features(mol: Chem.Mol) -> np.ndarray:
-    """OGB bond features, one row per RDKit bond. Returns `(num_bonds, 3)` int64."""
-    raw = [(str(bond.GetBondType()), str(bond.GetStereo()), bond.GetIsConjugated()) for bond in mol.GetBonds()]
+    """OGB bond features, one row per RDKit bond (bond-index order). Returns `(num_bonds, 3)` int64."""
+    raw = [(str(bond.GetBondType()), str(bond.GetStereo()), bond.GetIsConjugated()) for bond in molecule_bonds(mol)]
     return np.array(
         [[_vocabulary_index(vocab, value) for vocab, value in zip(OGB_BOND_VOCABULARIES, row)] for row in raw],
         dtype=np.int64,
@@ -138,45 +199,102 @@ class MolecularGraph:
         return self.atom_features.shape[0]
 
 
-def parse_smiles(smiles, index: int = 0) -> Chem.Mol:
-    """Parse one SMILES into a molecule in canonical atom order, naming the batch item when it is not valid.
+def _preview(smiles: str, width: int = 40) -> str:
+    """The SMILES as quoted in an error message: in full when short, else its first `width` characters."""
+    return repr(smiles) if len(smiles) <= width else f"{smiles[:width]!r}..."
 
-    Re-parsing RDKit's canonical SMILES makes every feature, including OGB's chirality tag (CW/CCW is relative to
-    the neighbour order, so it changes with how the SMILES was written), independent of the input writing.
-    """
+
+def check_smiles(smiles, index: int = 0, max_smiles_length: int = DEFAULT_MAX_SMILES_LENGTH) -> str:
+    """Check what costs nothing to check (type, emptiness, length) before any RDKit work; errors name the item."""
     if smiles is None:
         raise ValueError(f"SMILES #{index} is None; expected a SMILES string")
     if not isinstance(smiles, str):
         raise TypeError(f"SMILES #{index} is a {type(smiles).__name__} ({smiles!r}); expected a SMILES string")
     if not smiles.strip():
         raise ValueError(f"SMILES #{index} is an empty string; expected a SMILES string")
+    if len(smiles) > max_smiles_length:
+        raise ValueError(
+            f"SMILES #{index} {_preview(smiles)} has {len(smiles):,} characters, more than max_smiles_length="
+            f"{max_smiles_length:,}; raise HSANetFeatureExtractor(max_smiles_length=...) to featurize it"
+        )
+    return smiles
+
+
+def canonical_atom_order(mol: Chem.Mol) -> Chem.Mol:
+    """The molecule renumbered so that atom `i` has RDKit canonical rank `i` (`CanonicalRankAtoms` with ties broken,
+    then `RenumberAtoms`): the numbering, hence every feature, no longer depends on how the SMILES was written."""
+    rank = np.fromiter(Chem.CanonicalRankAtoms(mol, breakTies=True), dtype=np.int64, count=mol.GetNumAtoms())
+    return Chem.RenumberAtoms(mol, np.argsort(rank).tolist())
+
+
+def parse_smiles(
+    smiles,
+    index: int = 0,
+    max_atoms: int = DEFAULT_MAX_ATOMS,
+    max_smiles_length: int = DEFAULT_MAX_SMILES_LENGTH,
+) -> Chem.Mol:
+    """Parse one SMILES into a molecule in canonical atom order (`canonical_atom_order`), naming the batch item when
+    it is not valid or exceeds a limit.
+
+    The limits are checked before the expensive work: the length first, then the number of atoms written in the
+    SMILES (explicit hydrogens included), read by RDKit's parser without sanitization (linear, ~1 µs per atom).
+    """
+    check_smiles(smiles, index, max_smiles_length)
+    with rdBase.BlockLogs():
+        unsanitized = Chem.MolFromSmiles(smiles, sanitize=False)
+    if unsanitized is None:
+        raise ValueError(f"SMILES #{index} {_preview(smiles)} could not be parsed by RDKit")
+    if unsanitized.GetNumAtoms() > max_atoms:
+        raise ValueError(
+            f"SMILES #{index} {_preview(smiles)} has {unsanitized.GetNumAtoms():,} atoms, more than max_atoms="
+            f"{max_atoms:,}; raise HSANetFeatureExtractor(max_atoms=...) to featurize it"
+        )
     with rdBase.BlockLogs():
         mol = Chem.MolFromSmiles(smiles)
     if mol is None:
-        raise ValueError(f"SMILES #{index} {smiles!r} could not be parsed by RDKit")
+        raise ValueError(f"SMILES #{index} {_preview(smiles)} could not be parsed by RDKit")
     if mol.GetNumAtoms() == 0:
-        raise ValueError(f"SMILES #{index} {smiles!r} has no atoms")
-    with rdBase.BlockLogs():
-        return Chem.MolFromSmiles(Chem.MolToSmiles(mol))
+        raise ValueError(f"SMILES #{index} {_preview(smiles)} has no atoms")
+    return canonical_atom_order(mol)
 
 
-def brics_fragment_ids(mol: Chem.Mol, canonical_rank: np.ndarray) -> np.ndarray:
+def brics_bonds(mol: Chem.Mol) -> np.ndarray:
+    """Atom pairs of the bonds BRICS cuts: `BRICS.FindBRICSBonds`'s rules, without RDKit's default cap of 1,000
+    matches per rule. Returns `(num_cut_bonds, 2)` int64 (a bond may be listed more than once)."""
+    environments = {name: mol.HasSubstructMatch(pattern) for name, pattern in BRICS.environMatchers.items()}
+    pairs = [
+        match[:2]
+        for rules in BRICS.bondMatchers
+        for left, right, _, pattern in rules
+        if environments["L" + left] and environments["L" + right]
+        for match in mol.GetSubstructMatches(pattern, maxMatches=_ALL_MATCHES)
+    ]
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+
+def brics_fragment_ids(mol: Chem.Mol, canonical_rank: np.ndarray, bonds: np.ndarray | None = None) -> np.ndarray:
     """Fragment of each atom after cutting BRICS bonds (disconnected parts such as salts are fragments too).
 
-    Fragments are numbered by the lowest canonical rank among their atoms, so the numbering does not depend on how
-    the SMILES was written. Returns `(num_atoms,)` int64.
+    Fragments are the connected components of the bond graph without the BRICS bonds (`scipy.sparse.csgraph`),
+    numbered by the lowest canonical rank among their atoms, so the numbering does not depend on how the SMILES was
+    written. `bonds`: (num_bonds, 2) atom pairs, read from `mol` when not given. Returns `(num_atoms,)` int64.
     """
-    brics_bonds = [mol.GetBondBetweenAtoms(i, j).GetIdx() for (i, j), _ in BRICS.FindBRICSBonds(mol)]
-    cut = Chem.FragmentOnBonds(mol, brics_bonds, addDummies=False) if brics_bonds else mol
-    fragments = Chem.GetMolFrags(cut, sanitizeFrags=False)
-    fragment_of_atom = np.empty(mol.GetNumAtoms(), dtype=np.int64)
-    for fragment_index, atoms in enumerate(fragments):
-        fragment_of_atom[list(atoms)] = fragment_index
-    lowest_rank = np.full(len(fragments), np.iinfo(np.int64).max)
+    num_atoms = mol.GetNumAtoms()
+    bonds = bond_atom_pairs(molecule_bonds(mol)) if bonds is None else bonds
+    cut = brics_bonds(mol)
+    kept = bonds[~np.isin(_pair_keys(bonds, num_atoms), _pair_keys(cut, num_atoms))]
+    adjacency = csr_matrix((np.ones(len(kept), dtype=np.int8), (kept[:, 0], kept[:, 1])), shape=(num_atoms, num_atoms))
+    num_fragments, fragment_of_atom = connected_components(adjacency, directed=False)
+    lowest_rank = np.full(num_fragments, np.iinfo(np.int64).max)
     np.minimum.at(lowest_rank, fragment_of_atom, canonical_rank)
-    canonical_fragment = np.empty(len(fragments), dtype=np.int64)
-    canonical_fragment[np.argsort(lowest_rank)] = np.arange(len(fragments))
+    canonical_fragment = np.empty(num_fragments, dtype=np.int64)
+    canonical_fragment[np.argsort(lowest_rank)] = np.arange(num_fragments)
     return canonical_fragment[fragment_of_atom]
+
+
+def _pair_keys(pairs: np.ndarray, num_atoms: int) -> np.ndarray:
+    """One integer per unordered atom pair. `pairs`: (k, 2). Returns `(k,)` int64."""
+    return pairs.min(axis=1) * num_atoms + pairs.max(axis=1)
 
 
 def structure_aware_order(fragment_ids: np.ndarray, degrees: np.ndarray, canonical_rank: np.ndarray) -> np.ndarray:
@@ -184,34 +302,89 @@ def structure_aware_order(fragment_ids: np.ndarray, degrees: np.ndarray, canonic
     return np.lexsort((canonical_rank, degrees, fragment_ids))
 
 
-def consecutive_distances(bonds: np.ndarray, num_atoms: int, order: np.ndarray, max_distance: int) -> np.ndarray:
+def consecutive_distances(
+    bonds: np.ndarray,
+    num_atoms: int,
+    order: np.ndarray,
+    max_distance: int,
+    chunk_size: int = 8192,
+    dense_max_atoms: int | None = None,
+) -> np.ndarray:
     """Graph distance between consecutive atoms of `order`, clipped to `max_distance` (also for disconnected pairs).
 
-    A breadth-first search limited to `max_distance` hops from each atom, so the cost stays linear in the number of
-    atoms for a fixed limit. `bonds`: (m, 2). Returns `(len(order) - 1,)` int64.
+    Up to `dense_max_atoms` atoms (default `DENSE_DISTANCE_MAX_ATOMS`), one Dijkstra call from the pairs' first atoms
+    (bounded size, fastest on small molecules). Above, a breadth-first search from every pair's first atom at once,
+    as sparse (pairs, atoms) frontier matrices times the adjacency matrix, bounded at `max_distance - 1` hops (a pair
+    not met by then is at `max_distance` or more); a pair leaves the search when it is met. Pairs in different
+    connected components are not searched. Each pair's search visits at most the atoms within `max_distance - 1`
+    hops of it (no n x n matrix); pairs go `chunk_size` at a time so memory stays bounded.
+    `bonds`: (m, 2). Returns `(len(order) - 1,)` int64.
     """
     if num_atoms < 2:
         return np.zeros(0, dtype=np.int64)
-    adjacency = csr_matrix((np.ones(len(bonds)), (bonds[:, 0], bonds[:, 1])), shape=(num_atoms, num_atoms))
     sources, targets = order[:-1], order[1:]
-    distances = dijkstra(adjacency, directed=False, unweighted=True, indices=sources, limit=max_distance)
-    pair_distance = distances[np.arange(len(sources)), targets]
-    return np.minimum(np.nan_to_num(pair_distance, posinf=max_distance), max_distance).astype(np.int64)
+    gaps = np.full(len(sources), max_distance, dtype=np.int64)
+    if len(bonds) == 0 or max_distance <= 1:
+        return gaps  # distinct atoms are at least 1 apart, which the clip already reads as `max_distance`
+    if num_atoms <= (DENSE_DISTANCE_MAX_ATOMS if dense_max_atoms is None else dense_max_atoms):
+        adjacency = csr_matrix((np.ones(len(bonds)), (bonds[:, 0], bonds[:, 1])), shape=(num_atoms, num_atoms))
+        distances = dijkstra(adjacency, directed=False, unweighted=True, indices=sources, limit=max_distance)
+        pair_distance = distances[np.arange(len(sources)), targets]
+        return np.minimum(np.nan_to_num(pair_distance, posinf=max_distance), max_distance).astype(np.int64)
+    both = np.concatenate([bonds, bonds[:, ::-1]])
+    adjacency = csr_matrix((np.ones(len(both), dtype=np.float32), (both[:, 0], both[:, 1])), shape=(num_atoms,) * 2)
+    adjacency.sum_duplicates()
+    adjacency.data[:] = 1.0
+    _, component = connected_components(adjacency, directed=False)
+    connected = np.flatnonzero(component[sources] == component[targets])
+    for start in range(0, len(connected), chunk_size):
+        pairs = connected[start:start + chunk_size]
+        gaps[pairs] = _bounded_pair_distances(adjacency, sources[pairs], targets[pairs], max_distance)
+    return gaps
+
+
+def _bounded_pair_distances(adjacency: csr_matrix, sources: np.ndarray, targets: np.ndarray, limit: int) -> np.ndarray:
+    """Hops from `sources[k]` to `targets[k]` for each pair k (`limit` when more than `limit - 1`). Shape `(k,)`."""
+    num_pairs, num_atoms = len(sources), adjacency.shape[0]
+    distances = np.full(num_pairs, limit, dtype=np.int64)
+    searching = np.arange(num_pairs)  # pairs still searched; row r of the matrices below is pair `searching[r]`
+    frontier = csr_matrix((np.ones(num_pairs, dtype=np.float32), (searching, sources)), shape=(num_pairs, num_atoms))
+    reached = frontier
+    for hop in range(1, limit):
+        step = frontier @ adjacency
+        step.data[:] = 1.0
+        frontier = (step > reached).astype(np.float32)  # atoms first reached at this hop
+        rows, columns = frontier.nonzero()
+        met = np.zeros(len(searching), dtype=bool)
+        met[rows[columns == targets[searching[rows]]]] = True
+        distances[searching[met]] = hop
+        keep = ~met & (frontier.getnnz(axis=1) > 0)  # a pair whose frontier is empty cannot be met any more
+        if not keep.any():
+            break
+        searching, frontier, reached = searching[keep], frontier[keep], (reached + frontier)[keep]
+    return distances
 
 
 def functional_group_counts(mol: Chem.Mol) -> np.ndarray:
-    """RDKit `fr_*` functional-group counts. Returns `(85,)` float32."""
-    return np.array([count(mol) for count in _FUNCTIONAL_GROUP_COUNTERS], dtype=np.float32)
+    """RDKit `fr_*` functional-group counts (their SMARTS, unique matches, without RDKit's cap of 1,000 matches).
+    Returns `(85,)` float32."""
+    return np.array(
+        [len(mol.GetSubstructMatches(pattern, maxMatches=_ALL_MATCHES)) for pattern in _FUNCTIONAL_GROUP_PATTERNS],
+        dtype=np.float32,
+    )
 
 
 def mol_to_graph(mol: Chem.Mol, scheme: FeatureScheme, max_distance: int) -> MolecularGraph:
-    """Featurize a parsed molecule (see `MolecularGraph`)."""
+    """Featurize a parsed molecule (see `MolecularGraph`); `mol` is in canonical atom order (`parse_smiles`), so the
+    atom index is the canonical rank. Bonds are listed by their (lower, higher) atom index."""
     num_atoms = mol.GetNumAtoms()
-    bonds = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()], dtype=np.int64).reshape(-1, 2)
-    bond_features = scheme.bond_features(mol)
-    canonical_rank = np.array(Chem.CanonicalRankAtoms(mol, breakTies=True), dtype=np.int64)
+    bonds = bond_atom_pairs(molecule_bonds(mol))
+    bonds = np.sort(bonds, axis=1)
+    bond_order = np.lexsort((bonds[:, 1], bonds[:, 0]))
+    bonds, bond_features = bonds[bond_order], scheme.bond_features(mol)[bond_order]
+    canonical_rank = np.arange(num_atoms, dtype=np.int64)
     degrees = np.bincount(bonds.reshape(-1), minlength=num_atoms)
-    fragment_ids = brics_fragment_ids(mol, canonical_rank)
+    fragment_ids = brics_fragment_ids(mol, canonical_rank, bonds)
     order = structure_aware_order(fragment_ids, degrees, canonical_rank)
     structure_rank = np.empty(num_atoms, dtype=np.int64)
     structure_rank[order] = np.arange(num_atoms)
@@ -232,21 +405,40 @@ def mol_to_graph(mol: Chem.Mol, scheme: FeatureScheme, max_distance: int) -> Mol
     )
 
 
-def smiles_to_graph(smiles: str, feature_scheme: str = "ogb", max_distance: int = 8, index: int = 0) -> MolecularGraph:
+def smiles_to_graph(
+    smiles: str,
+    feature_scheme: str = "ogb",
+    max_distance: int = 8,
+    index: int = 0,
+    max_atoms: int = DEFAULT_MAX_ATOMS,
+    max_smiles_length: int = DEFAULT_MAX_SMILES_LENGTH,
+) -> MolecularGraph:
     """Parse and featurize one SMILES; `index` is the position reported in error messages."""
     if feature_scheme not in FEATURE_SCHEMES:
         raise ValueError(f"feature_scheme must be one of {sorted(FEATURE_SCHEMES)}, got {feature_scheme!r}")
-    return mol_to_graph(parse_smiles(smiles, index), FEATURE_SCHEMES[feature_scheme], max_distance)
+    mol = parse_smiles(smiles, index, max_atoms=max_atoms, max_smiles_length=max_smiles_length)
+    return mol_to_graph(mol, FEATURE_SCHEMES[feature_scheme], max_distance)
 
 
 def smiles_batch_to_graphs(
-    smiles: str | Sequence[str], feature_scheme: str = "ogb", max_distance: int = 8
+    smiles: str | Sequence[str],
+    feature_scheme: str = "ogb",
+    max_distance: int = 8,
+    max_atoms: int = DEFAULT_MAX_ATOMS,
+    max_smiles_length: int = DEFAULT_MAX_SMILES_LENGTH,
 ) -> list[MolecularGraph]:
-    """Featurize one SMILES or a non-empty sequence of them, naming the first bad item in the error."""
+    """Featurize one SMILES or a non-empty sequence of them. Every item's type and length are checked before any is
+    parsed, so a bad item fails the batch at once; errors name the item by its position."""
     if isinstance(smiles, str):
         smiles = [smiles]
     if smiles is None or not isinstance(smiles, Sequence):
         raise TypeError(f"expected a SMILES string or a list of SMILES strings, got {type(smiles).__name__}")
     if len(smiles) == 0:
         raise ValueError("expected at least one SMILES string, got an empty list")
-    return [smiles_to_graph(s, feature_scheme, max_distance, index=i) for i, s in enumerate(smiles)]
+    for i, s in enumerate(smiles):
+        check_smiles(s, i, max_smiles_length)
+    return [
+        smiles_to_graph(s, feature_scheme, max_distance, index=i, max_atoms=max_atoms,
+                        max_smiles_length=max_smiles_length)
+        for i, s in enumerate(smiles)
+    ]

@@ -17,7 +17,14 @@ import torch
 from torch_geometric.data import Batch, Data
 from transformers import BatchFeature, FeatureExtractionMixin, ProcessorMixin
 
-from .featurization_hsanet import FEATURE_SCHEMES, MolecularGraph, smiles_batch_to_graphs, smiles_to_graph
+from .featurization_hsanet import (
+    DEFAULT_MAX_ATOMS,
+    DEFAULT_MAX_SMILES_LENGTH,
+    FEATURE_SCHEMES,
+    MolecularGraph,
+    smiles_batch_to_graphs,
+    smiles_to_graph,
+)
 
 GRAPH_KEYS = ("atom_features", "edge_index", "bond_features", "num_atoms", "structure_rank",
               "distance_to_previous", "distance_to_next", "motif_counts")
@@ -74,27 +81,49 @@ class HSANetFeatureExtractor(FeatureExtractionMixin):
         feature_scheme (`str`, *optional*, defaults to `"ogb"`): atom/bond feature scheme.
         max_scan_distance (`int`, *optional*, defaults to 8): clip of graph distances between consecutive atoms of
             the structure-aware order (match the model's `max_scan_distance`).
+        max_atoms (`int`, *optional*, defaults to 20,000): most atoms a molecule may have, counted as written in the
+            SMILES (explicit hydrogens included) before any expensive RDKit work; a larger one raises a `ValueError`
+            naming the item. 20,000 holds every drug-like molecule and peptide and 10k-atom polymers. Memory grows
+            about linearly with the atoms; time is dominated at that size by RDKit's canonical ranking, which grows
+            with atoms x graph diameter: a 20,000-atom chain takes about 15 s (`benchmarks/bench_featurization.py`).
+        max_smiles_length (`int`, *optional*, defaults to 200,000): most characters a SMILES may have (checked first,
+            at no cost); 10 characters per atom of `max_atoms`.
     """
 
     model_input_names = list(GRAPH_KEYS)
 
-    def __init__(self, feature_scheme: str = "ogb", max_scan_distance: int = 8, **kwargs):
+    def __init__(
+        self,
+        feature_scheme: str = "ogb",
+        max_scan_distance: int = 8,
+        max_atoms: int = DEFAULT_MAX_ATOMS,
+        max_smiles_length: int = DEFAULT_MAX_SMILES_LENGTH,
+        **kwargs,
+    ):
         if feature_scheme not in FEATURE_SCHEMES:
             raise ValueError(f"feature_scheme must be one of {sorted(FEATURE_SCHEMES)}, got {feature_scheme!r}")
-        if not isinstance(max_scan_distance, int) or max_scan_distance < 1:
-            raise ValueError(f"max_scan_distance must be an integer >= 1, got {max_scan_distance!r}")
+        for name, value in (("max_scan_distance", max_scan_distance), ("max_atoms", max_atoms),
+                            ("max_smiles_length", max_smiles_length)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         super().__init__(**kwargs)
         self.feature_scheme = feature_scheme
         self.max_scan_distance = max_scan_distance
+        self.max_atoms = max_atoms
+        self.max_smiles_length = max_smiles_length
+
+    @property
+    def _limits(self) -> dict[str, int]:
+        return {"max_atoms": self.max_atoms, "max_smiles_length": self.max_smiles_length}
 
     def featurize(self, smiles: str | Sequence[str]) -> list[MolecularGraph]:
         """One SMILES or a list -> one graph per molecule; errors name the item by its position in `smiles`."""
-        return smiles_batch_to_graphs(smiles, self.feature_scheme, self.max_scan_distance)
+        return smiles_batch_to_graphs(smiles, self.feature_scheme, self.max_scan_distance, **self._limits)
 
     def featurize_one(self, smiles: str, index: int = 0) -> MolecularGraph:
         """One SMILES -> its graph; `index` is the molecule's position in the caller's input, named in errors (a
         pipeline featurizes item by item)."""
-        return smiles_to_graph(smiles, self.feature_scheme, self.max_scan_distance, index=index)
+        return smiles_to_graph(smiles, self.feature_scheme, self.max_scan_distance, index=index, **self._limits)
 
     def __call__(self, smiles: str | Sequence[str], labels=None, return_tensors: str = "pt", **kwargs) -> BatchFeature:
         """SMILES (one or a list) and optional labels -> `BatchFeature` of the tensors in the module docstring."""
@@ -114,7 +143,7 @@ class NoTextTokenizer:
 
     `Trainer` reads `processing_class.tokenizer.{bos,eos,pad}_token_id` from every `ProcessorMixin` to align the model
     config with the tokenizer (`transformers.trainer_utils.align_special_tokens`); `None` ids tell it that there is
-    nothing to align, so the config is left as it is.
+    nothing to align, so the config is left as it is. The molecular pipelines drop it again (`pipeline_hsanet`).
     """
 
     bos_token_id = None

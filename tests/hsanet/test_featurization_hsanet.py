@@ -1,17 +1,33 @@
+import json
 import os
+import subprocess
+import sys
+import textwrap
+import tracemalloc
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rdkit import Chem, RDConfig, rdBase
+from rdkit.Chem import BRICS, Descriptors
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
 
+from modeling_hsanet import HSANetFeatureExtractor, featurization_hsanet
 from modeling_hsanet.featurization_hsanet import (
+    DEFAULT_MAX_ATOMS,
+    DENSE_DISTANCE_MAX_ATOMS,
     FEATURE_SCHEMES,
     FUNCTIONAL_GROUP_NAMES,
+    consecutive_distances,
+    mol_to_graph,
+    parse_smiles,
     smiles_batch_to_graphs,
     smiles_to_graph,
 )
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def in_structure_order(graph, values):
@@ -23,8 +39,9 @@ def test_ogb_atom_and_bond_features_match_ogb_indices():
     # carbon: atomic number 6 -> 5, unspecified chirality, total degree 4 (hydrogens count, as OGB's
     # GetTotalDegree), charge 0 -> 5, 3 H, no radical, SP3 -> 2
     assert graph.atom_features[0].tolist() == [5, 0, 4, 5, 3, 0, 2, 0, 0]
-    assert graph.atom_features[:, 2].tolist() == [4, 4, 2]  # CH3, CH2, OH
-    assert graph.atom_features[2, 0] == 7  # oxygen
+    # atoms are numbered by canonical rank: CH3, OH, CH2
+    assert graph.atom_features[:, 0].tolist() == [5, 7, 5]  # carbon, oxygen, carbon
+    assert graph.atom_features[:, 2].tolist() == [4, 2, 4]  # CH3, OH, CH2
     benzene = smiles_to_graph("c1ccccc1")
     assert benzene.bond_features.shape == (12, 3)
     assert (benzene.bond_features == [3, 0, 1]).all()  # aromatic, no stereo, conjugated
@@ -65,20 +82,54 @@ def edges_with_features(edge_index: np.ndarray, bond_features: np.ndarray) -> li
     return sorted(map(tuple, np.concatenate([edge_index.T, bond_features], axis=1).tolist()))
 
 
+CHIRAL_TAGS = ("CHI_TETRAHEDRAL_CW", "CHI_TETRAHEDRAL_CCW")
+CHIRALITY_COLUMN = 1
+
+
+def features_in_our_numbering(mol, node_feat, edge_index, our_index):
+    """Another featurizer's OGB rows for `mol`, restated in our numbering: atom `our_index[i]` is `mol`'s atom `i`.
+
+    Rows and edges are moved to our atom numbers. OGB's chirality tag (CW/CCW) is relative to the order of the atom's
+    bonds in `mol`, ours to its neighbours in ascending atom number: where the permutation between the two orders is
+    odd, the same configuration has the other tag. Nothing is dropped or loosened; the tags are compared exactly.
+    """
+    vocabulary = FEATURE_SCHEMES["ogb"]
+    assert vocabulary.atom_vocabulary_sizes[CHIRALITY_COLUMN] == 5
+    rows = np.array(node_feat, dtype=np.int64).copy()
+    for atom in mol.GetAtoms():
+        if str(atom.GetChiralTag()) in CHIRAL_TAGS:
+            neighbours = [our_index[n.GetIdx()] for n in atom.GetNeighbors()]
+            inversions = sum(a > b for i, a in enumerate(neighbours) for b in neighbours[i + 1:])
+            if inversions % 2:
+                rows[atom.GetIdx(), CHIRALITY_COLUMN] = 3 - rows[atom.GetIdx(), CHIRALITY_COLUMN]  # CW 1 <-> CCW 2
+    moved = np.empty_like(rows)
+    moved[our_index] = rows
+    return moved, our_index[np.asarray(edge_index, dtype=np.int64)]
+
+
+def our_numbering(mol) -> np.ndarray:
+    """`our_index[i]`: the number our featurizer gives `mol`'s atom `i` (its canonical rank, by construction)."""
+    return np.array(Chem.CanonicalRankAtoms(mol, breakTies=True), dtype=np.int64)
+
+
 def test_ogb_scheme_matches_the_ogb_package(ogb_utils, cmet_smiles):
-    # The featurizer re-parses RDKit's canonical SMILES, so OGB is given the canonical SMILES: both then number the
-    # atoms the same way. Features are integers: exact equality.
+    # Both featurizers read the same SMILES; ours numbers atoms by canonical rank, OGB in SMILES order, so OGB's rows
+    # are compared through the explicit atom mapping (and its chirality restated for it). Integers: exact equality.
     smiles2graph = ogb_utils.smiles2graph
     molecules = reference_molecules(cmet_smiles)
     assert len(molecules) > 650
     seen_atom_values, seen_bond_values = [set() for _ in range(9)], [set() for _ in range(3)]
+    restated_chirality = 0
     for index, smiles in enumerate(molecules):
         graph, reference = smiles_to_graph(smiles), smiles2graph(smiles)
         assert graph.num_atoms == reference["num_nodes"], f"molecule #{index} {smiles}: number of atoms"
-        np.testing.assert_array_equal(graph.atom_features, reference["node_feat"],
-                                      err_msg=f"molecule #{index} {smiles}: atom features")
+        mol = Chem.MolFromSmiles(smiles)
+        node_feat, edge_index = features_in_our_numbering(mol, reference["node_feat"], reference["edge_index"],
+                                                          our_numbering(mol))
+        restated_chirality += int((node_feat[:, 1] != reference["node_feat"][our_numbering(mol).argsort(), 1]).sum())
+        np.testing.assert_array_equal(graph.atom_features, node_feat, err_msg=f"molecule #{index} {smiles}: atoms")
         assert edges_with_features(graph.edge_index, graph.bond_features) == edges_with_features(
-            reference["edge_index"], reference["edge_feat"]), f"molecule #{index} {smiles}: edges and bond features"
+            edge_index, reference["edge_feat"]), f"molecule #{index} {smiles}: edges and bond features"
         for column, values in enumerate(graph.atom_features.T):
             seen_atom_values[column].update(values.tolist())
         for column, values in enumerate(graph.bond_features.T):
@@ -88,6 +139,7 @@ def test_ogb_scheme_matches_the_ogb_package(ogb_utils, cmet_smiles):
     assert {1, 2} <= seen_atom_values[1] and len(seen_atom_values[3]) >= 3 and {0, 1, 2, 3} <= seen_atom_values[4]
     assert {0, 1, 2, 5} <= seen_atom_values[6]
     assert seen_bond_values[0] == {0, 1, 2, 3} and {1, 2} <= seen_bond_values[1]
+    assert restated_chirality > 0  # the restatement was exercised, not vacuous
 
 
 def test_edges_are_stored_in_both_directions():
@@ -122,7 +174,7 @@ def test_structure_order_groups_fragments_and_sorts_by_degree():
 def test_consecutive_distances_are_shortest_paths():
     smiles = "CC(=O)Nc1ccc(O)cc1"
     graph = smiles_to_graph(smiles, max_distance=4)
-    distances = Chem.GetDistanceMatrix(Chem.MolFromSmiles(smiles))
+    distances = Chem.GetDistanceMatrix(parse_smiles(smiles))  # the featurizer's (canonical) atom numbering
     order = np.argsort(graph.structure_rank)
     expected = np.minimum(distances[order[:-1], order[1:]], 4)
     np.testing.assert_array_equal(graph.distance_to_previous[order[1:]], expected)
@@ -188,3 +240,167 @@ def test_renumbering_atoms_never_changes_the_graph(cmet_smiles, index, permutati
     for field in ("atom_features", "structure_rank", "distance_to_previous", "distance_to_next", "edge_index",
                   "bond_features", "motif_counts"):
         np.testing.assert_array_equal(getattr(graph, field), getattr(reference, field))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The linear featurizer against the previous one (a canonical-SMILES round trip, all-pairs Dijkstra, RDKit's own
+# FragmentOnBonds and fr_* functions), kept here as the reference on small molecules.
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def previous_featurization(smiles: str, max_distance: int) -> dict[str, np.ndarray]:
+    """The featurizer as it was before canonical ranking replaced the SMILES round trip (small molecules only)."""
+    with rdBase.BlockLogs():
+        mol = Chem.MolFromSmiles(Chem.MolToSmiles(Chem.MolFromSmiles(smiles)))
+    num_atoms = mol.GetNumAtoms()
+    bonds = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()], dtype=np.int64).reshape(-1, 2)
+    rank = np.array(Chem.CanonicalRankAtoms(mol, breakTies=True), dtype=np.int64)
+    degrees = np.bincount(bonds.reshape(-1), minlength=num_atoms)
+    cut_bonds = [mol.GetBondBetweenAtoms(i, j).GetIdx() for (i, j), _ in BRICS.FindBRICSBonds(mol)]
+    cut = Chem.FragmentOnBonds(mol, cut_bonds, addDummies=False) if cut_bonds else mol
+    fragment = np.empty(num_atoms, dtype=np.int64)
+    for number, atoms in enumerate(Chem.GetMolFrags(cut, sanitizeFrags=False)):
+        fragment[list(atoms)] = number
+    lowest = np.array([rank[fragment == f].min() for f in range(fragment.max() + 1)])
+    fragment = np.argsort(np.argsort(lowest))[fragment]
+    order = np.lexsort((rank, degrees, fragment))
+    adjacency = csr_matrix((np.ones(len(bonds)), (bonds[:, 0], bonds[:, 1])), shape=(num_atoms, num_atoms))
+    distances = dijkstra(adjacency, directed=False, unweighted=True)
+    gaps = np.minimum(np.nan_to_num(distances[order[:-1], order[1:]], posinf=max_distance), max_distance)
+    return {
+        "mol": mol,
+        "order": order,
+        "atom_features": _raw_ogb_rows(mol),
+        "fragment_ids": fragment[order],
+        "degrees": degrees[order],
+        "gaps": gaps.astype(np.int64),
+        "motif_counts": np.array([fn(mol) for name, fn in Descriptors.descList if name.startswith("fr_")]),
+    }
+
+
+def _raw_ogb_rows(mol) -> np.ndarray:
+    """OGB's rows with RDKit's own chirality tag (relative to the bond order), as the previous featurizer had them."""
+    from conversion.convert_molecule_gin_to_hsanet import ogb_reference_atom_row
+
+    return np.array([ogb_reference_atom_row(atom) for atom in mol.GetAtoms()], dtype=np.int64).reshape(-1, 9)
+
+
+@pytest.mark.parametrize("max_distance, dense_max_atoms", [(8, DENSE_DISTANCE_MAX_ATOMS), (8, 0), (3, 0)])
+def test_same_values_as_the_previous_featurizer(cmet_smiles, max_distance, dense_max_atoms, monkeypatch):
+    # dense_max_atoms=0: the bounded sparse search that molecules above DENSE_DISTANCE_MAX_ATOMS atoms take
+    monkeypatch.setattr(featurization_hsanet, "DENSE_DISTANCE_MAX_ATOMS", dense_max_atoms)
+    molecules = reference_molecules(cmet_smiles)
+    for index, smiles in enumerate(molecules if dense_max_atoms else molecules[::2]):
+        graph = smiles_to_graph(smiles, max_distance=max_distance)
+        previous = previous_featurization(smiles, max_distance)
+        order = np.argsort(graph.structure_rank)
+        message = f"molecule #{index} {smiles}"
+        degrees = np.bincount(graph.edge_index[0], minlength=graph.num_atoms)
+        np.testing.assert_array_equal(degrees[order], previous["degrees"], err_msg=message)
+        np.testing.assert_array_equal(graph.fragment_ids[order], previous["fragment_ids"], err_msg=message)
+        np.testing.assert_array_equal(graph.distance_to_next[order[:-1]], previous["gaps"], err_msg=message)
+        np.testing.assert_array_equal(graph.distance_to_previous[order[1:]], previous["gaps"], err_msg=message)
+        np.testing.assert_array_equal(graph.motif_counts, previous["motif_counts"], err_msg=message)
+        # the previous numbering -> ours: the atom at each position of the structure-aware order
+        our_index = np.empty(graph.num_atoms, dtype=np.int64)
+        our_index[previous["order"]] = order
+        atoms, _ = features_in_our_numbering(previous["mol"], previous["atom_features"], np.zeros((2, 0)), our_index)
+        np.testing.assert_array_equal(graph.atom_features, atoms, err_msg=message)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), max_distance=st.integers(1, 10))
+def test_bounded_search_equals_dijkstra_on_random_graphs(seed, max_distance):
+    # dense_max_atoms=0 forces the sparse bounded search that large molecules take
+    rng = np.random.default_rng(seed)
+    num_atoms = int(rng.integers(2, 60))
+    bonds = rng.integers(0, num_atoms, size=(int(rng.integers(0, 2 * num_atoms)), 2))
+    bonds = bonds[bonds[:, 0] != bonds[:, 1]]
+    order = rng.permutation(num_atoms)
+    got = consecutive_distances(bonds, num_atoms, order, max_distance, chunk_size=7, dense_max_atoms=0)
+    adjacency = csr_matrix((np.ones(len(bonds)), (bonds[:, 0], bonds[:, 1])), shape=(num_atoms, num_atoms))
+    distances = dijkstra(adjacency, directed=False, unweighted=True)[order[:-1], order[1:]]
+    np.testing.assert_array_equal(got, np.minimum(np.nan_to_num(distances, posinf=max_distance), max_distance))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Limits, large molecules and scaling
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_too_many_atoms_is_refused_naming_the_item_the_value_and_the_setting():
+    with pytest.raises(ValueError, match=r"SMILES #2 'CCCCCCCCCCC' has 11 atoms, more than max_atoms=10; "
+                                         r"raise HSANetFeatureExtractor\(max_atoms=\.\.\.\)"):
+        smiles_batch_to_graphs(["C", "CC", "C" * 11], max_atoms=10)
+    assert smiles_to_graph("C" * 10, max_atoms=10).num_atoms == 10  # the limit itself is allowed
+    with pytest.raises(ValueError, match=r"SMILES #1 .* has 4 atoms, more than max_atoms=3"):
+        smiles_batch_to_graphs(["C", "[H]C([H])C"], max_atoms=3)  # atoms as written: explicit hydrogens count
+
+
+def test_too_long_smiles_is_refused_before_any_item_is_parsed():
+    huge = "C" * 1_000_001
+    with pytest.raises(ValueError, match=r"SMILES #1 'CCCC.*'\.\.\. has 1,000,001 characters, more than "
+                                         r"max_smiles_length=200,000; raise HSANetFeatureExtractor\(max_smiles_"):
+        smiles_batch_to_graphs(["C1CC", huge])  # the length of #1 is checked before #0 is parsed
+    with pytest.raises(ValueError, match="SMILES #0 'CCO' has 3 characters, more than max_smiles_length=2"):
+        smiles_to_graph("CCO", max_smiles_length=2)
+
+
+def test_feature_extractor_limits_are_validated_saved_and_used(tmp_path):
+    for name in ("max_atoms", "max_smiles_length", "max_scan_distance"):
+        for bad in (0, -1, 1.5, "10", True, None):
+            with pytest.raises(ValueError, match=f"{name} must be an integer >= 1"):
+                HSANetFeatureExtractor(**{name: bad})
+    assert HSANetFeatureExtractor().max_atoms == DEFAULT_MAX_ATOMS == 20_000
+    extractor = HSANetFeatureExtractor(max_atoms=12, max_smiles_length=40)
+    extractor.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    assert saved["max_atoms"] == 12 and saved["max_smiles_length"] == 40
+    loaded = HSANetFeatureExtractor.from_pretrained(tmp_path)
+    assert (loaded.max_atoms, loaded.max_smiles_length) == (12, 40)
+    with pytest.raises(ValueError, match=r"SMILES #1 .* has 13 atoms, more than max_atoms=12"):
+        loaded(["CCO", "C" * 13])
+    with pytest.raises(ValueError, match=r"SMILES #0 .* more than max_smiles_length=40"):
+        loaded.featurize_one("C" * 41)
+    with pytest.raises(ValueError, match=r"SMILES #3 .* more than max_atoms=12"):
+        loaded.featurize_one("C" * 13, index=3)
+
+
+def test_20k_atom_chain_is_refused_and_10k_atom_chain_featurized_without_a_crash():
+    # A subprocess, so that a crash (the SMILES writer used to overflow the C stack at 20,001 atoms) fails this test
+    # instead of killing pytest.
+    script = textwrap.dedent("""
+        from modeling_hsanet import HSANetProcessor
+        processor = HSANetProcessor()
+        for smiles in ("CCO" * 6667, "C" * 1_000_000):
+            try:
+                processor(["CCO", smiles])
+            except ValueError as error:
+                print("refused:", error)
+        batch = processor(["CCO" * 3333])
+        n = int(batch["num_atoms"][0])
+        assert n == 9999 and batch["edge_index"].shape == (2, 2 * 9998), batch["edge_index"].shape
+        assert sorted(batch["structure_rank"].tolist()) == list(range(n))
+        assert 0 < int(batch["distance_to_next"].max()) <= 8
+        print("featurized", n)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr[-3000:]}"
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("refused: SMILES #1 'CCOCCO")
+    assert "has 20,001 atoms, more than max_atoms=20,000" in lines[0]
+    assert "has 1,000,000 characters, more than max_smiles_length=200,000" in lines[1]
+    assert lines[2] == "featurized 9999"
+
+
+def test_graph_memory_grows_linearly_with_the_atoms():
+    # Not timed: the peak of what NumPy/SciPy allocate while featurizing a chain 4x longer must grow about 4x (an n x n
+    # distance matrix, as the previous featurizer built, would grow 16x).
+    peaks = []
+    for units in (300, 1200):
+        mol = parse_smiles("CCO" * units)
+        tracemalloc.start()
+        mol_to_graph(mol, FEATURE_SCHEMES["ogb"], 8)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] < 6 * peaks[0], peaks
