@@ -181,8 +181,8 @@ def main() -> None:
                "previous s", "previous time vs 1k", "previous peak MB", "previous memory vs 1k"]
     print(markdown_table(headers, chain_rows(units, previous)))
     print("\nPeak MB: peak resident set while featurizing minus the resident set before. RDKit ranking: "
-          "`Chem.CanonicalRankAtoms` timed alone in the same process; rest: the new total minus it. Everything but "
-          "the ranking is linear in the atoms; the ranking grows with atoms x diameter on a chain.")
+          "`Chem.CanonicalRankAtoms` timed alone in the same process; rest: the new total minus it (noisy). The "
+          "ranking grows with atoms x diameter on a chain; read the rest's growth off the rows above.")
     directory.cleanup()
 
 

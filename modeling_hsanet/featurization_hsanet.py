@@ -237,7 +237,8 @@ def parse_smiles(
     it is not valid or exceeds a limit.
 
     The limits are checked before the expensive work: the length first, then the number of atoms written in the
-    SMILES (explicit hydrogens included), read by RDKit's parser without sanitization (linear, ~1 µs per atom).
+    SMILES (explicit hydrogens included), read by RDKit's parser without sanitization
+    (a fast pass, before any sanitization or ranking).
     """
     check_smiles(smiles, index, max_smiles_length)
     with rdBase.BlockLogs():
