@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -c constraints.txt -e ".[test,demo,quality]"
+	$(PY) utils/install_wordnet.py
 	touch $(STAMP)
 
 demo: install

@@ -1,14 +1,16 @@
 """HSA-Net for Hugging Face transformers.
 
 Importing this package registers HSA-Net with the Auto classes (`AutoConfig`, `AutoModel`,
-`AutoModelForSequenceClassification` for property prediction, `AutoFeatureExtractor`, `AutoProcessor`) and the
-pipelines `molecular-property-prediction` and `molecular-feature-extraction`.
+`AutoModelForSequenceClassification` for property prediction, `AutoModelForCausalLM` for molecule-to-text,
+`AutoFeatureExtractor`, `AutoProcessor`) and the pipelines `molecular-property-prediction`,
+`molecular-feature-extraction` and `molecule-captioning`.
 """
 
 from transformers import (
     AutoConfig,
     AutoFeatureExtractor,
     AutoModel,
+    AutoModelForCausalLM,
     AutoModelForSequenceClassification,
     AutoProcessor,
 )
@@ -25,7 +27,12 @@ from .modeling_hsanet import (
     HSANetPreTrainedModel,
     SourceAwareFusion,
 )
-from .pipeline_hsanet import MolecularFeatureExtractionPipeline, MolecularPropertyPredictionPipeline
+from .modeling_text_hsanet import HSANetCausalLMOutputWithPast, HSANetForConditionalGeneration, HSANetTextProjector
+from .pipeline_hsanet import (
+    MolecularFeatureExtractionPipeline,
+    MolecularPropertyPredictionPipeline,
+    MoleculeCaptioningPipeline,
+)
 from .processing_hsanet import HSANetFeatureExtractor, HSANetProcessor
 
 
@@ -33,6 +40,7 @@ def _register() -> None:
     AutoConfig.register(HSANetConfig.model_type, HSANetConfig, exist_ok=True)
     AutoModel.register(HSANetConfig, HSANetModel, exist_ok=True)
     AutoModelForSequenceClassification.register(HSANetConfig, HSANetForMolecularPropertyPrediction, exist_ok=True)
+    AutoModelForCausalLM.register(HSANetConfig, HSANetForConditionalGeneration, exist_ok=True)
     AutoFeatureExtractor.register(HSANetConfig, HSANetFeatureExtractor, exist_ok=True)
     AutoProcessor.register(HSANetConfig, HSANetProcessor, exist_ok=True)
     # `save_pretrained` / `push_to_hub` also write the code and an `auto_map`, so a saved folder or Hub repo loads
@@ -40,6 +48,7 @@ def _register() -> None:
     HSANetConfig.register_for_auto_class()
     HSANetModel.register_for_auto_class("AutoModel")
     HSANetForMolecularPropertyPrediction.register_for_auto_class("AutoModelForSequenceClassification")
+    HSANetForConditionalGeneration.register_for_auto_class("AutoModelForCausalLM")
     HSANetFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
     PIPELINE_REGISTRY.register_pipeline(
         "molecular-property-prediction",
@@ -53,6 +62,12 @@ def _register() -> None:
         pt_model=AutoModel,
         type="multimodal",
     )
+    PIPELINE_REGISTRY.register_pipeline(
+        "molecule-captioning",
+        pipeline_class=MoleculeCaptioningPipeline,
+        pt_model=AutoModelForCausalLM,
+        type="multimodal",
+    )
 
 
 _register()
@@ -62,6 +77,9 @@ __all__ = [
     "HSANetModel",
     "HSANetPreTrainedModel",
     "HSANetForMolecularPropertyPrediction",
+    "HSANetForConditionalGeneration",
+    "HSANetCausalLMOutputWithPast",
+    "HSANetTextProjector",
     "HSANetFeatureExtractor",
     "HSANetProcessor",
     "CrossAttentionProjector",
@@ -71,6 +89,7 @@ __all__ = [
     "MolecularGraph",
     "MolecularPropertyPredictionPipeline",
     "MolecularFeatureExtractionPipeline",
+    "MoleculeCaptioningPipeline",
     "smiles_to_graph",
     "smiles_batch_to_graphs",
 ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from transformers import PreTrainedConfig
+import copy
+
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from .featurization_hsanet import FEATURE_SCHEMES, FUNCTIONAL_GROUP_NAMES
 
@@ -63,6 +66,15 @@ class HSANetConfig(PreTrainedConfig):
             Dropout before the property prediction head.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the normal initialiser.
+        text_config (`dict` or `PreTrainedConfig`, *optional*):
+            Configuration of the causal language model of `HSANetForConditionalGeneration` (molecule-to-text): any
+            config `AutoModelForCausalLM` builds (Llama, OPT/Galactica, GPT-2, Qwen, or BERT with
+            `is_decoder=True`). A dict needs its `model_type`. Unused by the encoder and the property head.
+        graph_token_id (`int`, *optional*):
+            Id of the `<graph>` placeholder token in the language model's vocabulary: every prompt holds
+            `num_graph_tokens` of them, replaced by the projected HSA-Net tokens (as LLaVA's `image_token_id`).
+        text_projector_hidden_act (`str`, *optional*, defaults to `"gelu"`):
+            Activation of the two-layer projection from HSA-Net tokens to the language model's embeddings.
 
     Example:
     ```python
@@ -73,6 +85,7 @@ class HSANetConfig(PreTrainedConfig):
     """
 
     model_type = "hsanet"
+    sub_configs = {"text_config": AutoConfig}
 
     def __init__(
         self,
@@ -99,6 +112,9 @@ class HSANetConfig(PreTrainedConfig):
         router_aux_loss_coef: float = 0.01,
         classifier_dropout: float = 0.1,
         initializer_range: float = 0.02,
+        text_config: dict | PreTrainedConfig | None = None,
+        graph_token_id: int | None = None,
+        text_projector_hidden_act: str = "gelu",
         **kwargs,
     ):
         self.feature_scheme = feature_scheme
@@ -124,6 +140,15 @@ class HSANetConfig(PreTrainedConfig):
         self.router_aux_loss_coef = router_aux_loss_coef
         self.classifier_dropout = classifier_dropout
         self.initializer_range = initializer_range
+        if isinstance(text_config, dict):
+            if "model_type" not in text_config:
+                raise ValueError("HSANetConfig: `text_config` given as a dict needs its `model_type` (e.g. 'llama')")
+            text_config = CONFIG_MAPPING[text_config["model_type"]](**text_config)
+        elif isinstance(text_config, PreTrainedConfig):
+            text_config = copy.deepcopy(text_config)  # the base class resets a sub-config's attention setting
+        self.text_config = text_config
+        self.graph_token_id = graph_token_id
+        self.text_projector_hidden_act = text_projector_hidden_act
         super().__init__(**kwargs)
         self._validate()
 
@@ -131,6 +156,11 @@ class HSANetConfig(PreTrainedConfig):
     def num_levels(self) -> int:
         """Levels the projector sees: the atom embedding and every GIN layer."""
         return self.num_gnn_layers + 1
+
+    @property
+    def num_graph_tokens(self) -> int:
+        """Tokens per molecule: `num_query_tokens` per level, then the motif tokens."""
+        return self.num_levels * self.num_query_tokens + self.num_motif_tokens
 
     @property
     def atom_vocabulary_sizes(self) -> tuple[int, ...]:
@@ -167,3 +197,10 @@ class HSANetConfig(PreTrainedConfig):
             require(0.0 <= getattr(self, argument) < 1.0, argument, "in [0, 1)")
         require(self.router_aux_loss_coef >= 0, "router_aux_loss_coef", ">= 0")
         require(self.problem_type in PROBLEM_TYPES, "problem_type", f"one of {PROBLEM_TYPES}")
+        require(self.text_config is None or isinstance(self.text_config, PreTrainedConfig), "text_config",
+                "None, a dict or a PreTrainedConfig")
+        if self.graph_token_id is not None:
+            positive_int("graph_token_id", minimum=0)
+            vocab_size = getattr(self.text_config, "vocab_size", None)
+            require(vocab_size is None or self.graph_token_id < vocab_size, "graph_token_id",
+                    f"a token id below text_config.vocab_size={vocab_size}")

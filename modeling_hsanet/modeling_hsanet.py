@@ -689,6 +689,15 @@ class HSANetModel(HSANetPreTrainedModel):
         self.fusion = SourceAwareFusion(config) if config.fusion == "moe" else MLPFusion(config)
         self.post_init()
 
+    def train(self, mode: bool = True) -> HSANetModel:
+        """`nn.Module.train`, except that a GIN whose parameters are all frozen stays in eval mode: its BatchNorm
+        running statistics do not drift while the rest of the model trains (stage 2 of molecule-to-text training,
+        a linear probe)."""
+        super().train(mode)
+        if mode and not any(parameter.requires_grad for parameter in self.encoder.parameters()):
+            self.encoder.eval()
+        return self
+
     def _source_ids(self, device) -> torch.LongTensor:
         """Source of every token: level index for level tokens, `num_levels` for motif tokens. (num_tokens,)"""
         config = self.config

@@ -1,4 +1,4 @@
-"""Pipelines: `molecular-property-prediction` and `molecular-feature-extraction`.
+"""Pipelines: `molecular-property-prediction`, `molecular-feature-extraction` and `molecule-captioning`.
 
 Inputs are one SMILES, a list of SMILES, or an iterable of them (a generator, a `datasets` column): a list gives a
 list of outputs, one per input, in order; a generator or dataset gives an iterator that streams them (as transformers'
@@ -25,8 +25,9 @@ from .processing_hsanet import collate_graphs
 logger = logging.get_logger(__name__)
 
 
-def _concatenate_graph_lists(items: list[dict]) -> dict:
-    return {"graphs": [graph for item in items for graph in item["graphs"]]}
+def _concatenate_lists(items: list[dict]) -> dict:
+    """Per-item dicts of lists (graphs, prompt tokens) -> one dict of the concatenated lists."""
+    return {key: [value for item in items for value in item[key]] for key in items[0]}
 
 
 class _NumberedInputs(Dataset):
@@ -59,7 +60,7 @@ class _MolecularPipeline(Pipeline):
     def __call__(self, inputs, **kwargs):
         # transformers' Pipeline reads only a list, a generator or a torch Dataset as several inputs; anything else
         # would be one input. A tuple or a `datasets` column becomes a list, an iterator (iter(), map()) a generator.
-        if not isinstance(inputs, (str, list, Dataset, GeneratorType)) and isinstance(inputs, Iterable):
+        if not isinstance(inputs, (str, dict, list, Dataset, GeneratorType)) and isinstance(inputs, Iterable):
             inputs = list(inputs) if isinstance(inputs, Sized) else (item for item in inputs)
         if isinstance(inputs, list) and len(inputs) == 0:
             raise ValueError("expected at least one SMILES string, got an empty list")
@@ -89,7 +90,7 @@ class _MolecularPipeline(Pipeline):
                 num_workers = 1
             dataset = PipelineIterator(enumerate(inputs), self._preprocess_numbered, preprocess_params)
         dataloader = DataLoader(dataset, num_workers=num_workers, batch_size=batch_size,
-                                collate_fn=_concatenate_graph_lists)
+                                collate_fn=_concatenate_lists)
         model_iterator = PipelineIterator(dataloader, self.forward, forward_params, loader_batch_size=batch_size)
         return PipelineIterator(model_iterator, self.postprocess, postprocess_params)
 
@@ -154,4 +155,58 @@ class MolecularFeatureExtractionPipeline(_MolecularPipeline):
         return result
 
 
-__all__ = ["MolecularPropertyPredictionPipeline", "MolecularFeatureExtractionPipeline"]
+class MoleculeCaptioningPipeline(_MolecularPipeline):
+    """SMILES (+ an optional instruction) -> generated text with `HSANetForConditionalGeneration`: captioning,
+    naming, question answering.
+
+    An input is a SMILES string (the processor's `default_instruction` is used) or a dict `{"smiles": ...,
+    "instruction": ...}`; a list gives a list of `{"generated_text": ...}` in order, a generator or a dataset (e.g.
+    `KeyDataset`) streams them. `instruction=` sets one instruction for every SMILES. Generation keyword arguments
+    (`max_new_tokens`, `num_beams`, `do_sample`, ...) are passed to `generate`, directly or as `generate_kwargs`.
+    Prompts are left-padded per batch, so batching does not change greedy outputs.
+
+    Example:
+    ```python
+    >>> captioner = pipeline("molecule-captioning", model="path/to/hsanet-captioner")
+    >>> captioner(["CCO", {"smiles": "c1ccccc1O", "instruction": "Name this molecule."}], max_new_tokens=64)
+    ```
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.processor.has_text:
+            raise ValueError("molecule-captioning needs an HSANetProcessor with the language model's tokenizer "
+                             "(HSANetProcessor(tokenizer=..., num_graph_tokens=...)) saved with the model")
+        self.tokenizer = self.processor.tokenizer
+
+    def _sanitize_parameters(self, instruction=None, generate_kwargs=None, **kwargs):
+        preprocess = {"instruction": instruction} if instruction is not None else {}
+        forward = {"generate_kwargs": {**(generate_kwargs or {}), **kwargs}}
+        return preprocess, forward, {}
+
+    def preprocess(self, item, index: int = 0, instruction: str | None = None) -> dict:
+        if isinstance(item, dict):
+            if "smiles" not in item:
+                raise KeyError(f"input #{index} has no 'smiles' key (keys: {sorted(item)})")
+            smiles, instruction = item["smiles"], item.get("instruction", instruction)
+        else:
+            smiles = item
+        if not isinstance(smiles, str):
+            raise TypeError(f"SMILES #{index} is a {type(smiles).__name__} ({smiles!r}); expected a SMILES string")
+        processor = self.processor
+        tokens, _ = processor.prompt_token_ids(smiles, instruction or processor.default_instruction, index=index)
+        return {"graphs": [processor.feature_extractor.featurize_one(smiles, index=index)], "prompts": [tokens]}
+
+    def _forward(self, model_inputs: dict, generate_kwargs: dict | None = None) -> dict:
+        inputs = self._model_inputs(model_inputs)
+        text = self.processor.pad(model_inputs["prompts"], padding_side="left")
+        inputs.update({key: value.to(self.device) for key, value in text.items()})
+        generated = self.model.generate(**inputs, **(generate_kwargs or {}))
+        return {"generated_ids": generated[:, inputs["input_ids"].shape[1]:]}
+
+    def postprocess(self, model_outputs: dict) -> dict:
+        ids = model_outputs["generated_ids"][0]
+        return {"generated_text": self.processor.decode(ids, skip_special_tokens=True).strip()}
+
+
+__all__ = ["MolecularPropertyPredictionPipeline", "MolecularFeatureExtractionPipeline", "MoleculeCaptioningPipeline"]

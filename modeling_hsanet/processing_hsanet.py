@@ -139,54 +139,282 @@ class HSANetFeatureExtractor(FeatureExtractionMixin):
 
 
 class NoTextTokenizer:
-    """What `HSANetProcessor.tokenizer` returns: HSA-Net's processor has no text tokenizer, hence no BOS/EOS/PAD ids.
+    """`HSANetProcessor.tokenizer` when the processor has no text side (property prediction, feature extraction):
+    no BOS/EOS/PAD ids.
 
     `Trainer` reads `processing_class.tokenizer.{bos,eos,pad}_token_id` from every `ProcessorMixin` to align the model
     config with the tokenizer (`transformers.trainer_utils.align_special_tokens`); `None` ids tell it that there is
-    nothing to align, so the config is left as it is. The molecular pipelines drop it again (`pipeline_hsanet`).
+    nothing to align, so the config is left as it is. Nothing of it is saved. The molecular pipelines drop it again
+    (`pipeline_hsanet`).
     """
 
     bos_token_id = None
     eos_token_id = None
     pad_token_id = None
+    init_kwargs: dict = {}
+
+    def _set_processor_class(self, processor_class: str) -> None:
+        pass
+
+    def save_pretrained(self, save_directory, **kwargs) -> tuple:
+        return ()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
+DEFAULT_GRAPH_TOKEN = "<graph>"
+DEFAULT_PROMPT_TEMPLATE = "SMILES: {smiles}. Graph: <graph>. {instruction}"
+DEFAULT_INSTRUCTION = "Describe this molecule."
+
+
 class HSANetProcessor(ProcessorMixin):
     r"""
-    HSA-Net processor: wraps `HSANetFeatureExtractor` (molecules; there is no text tokenizer, see `NoTextTokenizer`).
+    HSA-Net processor: `HSANetFeatureExtractor` (molecules) and, for molecule-to-text, the language model's tokenizer.
 
-    `processor(smiles, labels=None)` returns the model's inputs; `processor.collate(rows)` is a data collator for
-    `Trainer` over rows like `{"smiles": ..., "labels": ...}` (e.g. a `datasets.Dataset`). Pass it to `Trainer` as
+    **Without a tokenizer** (property prediction, feature extraction) `processor(smiles, labels=None)` returns the
+    graph batch and `processor.tokenizer` is a `NoTextTokenizer`.
+
+    **With a tokenizer** (`HSANetForConditionalGeneration`) `processor(smiles, text=instructions, targets=None)`
+    also writes one prompt per molecule, `prompt_template` filled with the SMILES and the instruction (or, when the
+    tokenizer has a chat template, that prompt as the user turn of `apply_chat_template(..., add_generation_prompt=
+    True)`), in which the single `graph_token` is expanded to `num_graph_tokens` placeholders, the model's
+    `config.num_graph_tokens`. The prompt starts with the tokenizer's BOS (BERT: CLS). With `targets` (training) each
+    target follows its prompt, ended by EOS (BERT: SEP), and `labels` copy the target tokens with -100 on the prompt,
+    the placeholders and the padding. Padding is on `padding_side` (default left, what batched generation needs;
+    positions are counted over attended tokens, so training is unaffected). `graph_token` is added to the tokenizer
+    when missing (resize the model's embeddings, or build it with
+    `HSANetForConditionalGeneration.from_graph_text_pretrained`, which does).
+
+    `processor.collate(rows)` is a data collator for `Trainer` over rows like `{"smiles", "labels"}` or, with a
+    tokenizer, `{"smiles", "instruction", "text"}` (e.g. a `datasets.Dataset`). Pass it to `Trainer` as
     `processing_class=processor, data_collator=processor.collate`: `Trainer.save_model` then saves it beside the model.
+
+    Args:
+        feature_extractor (`HSANetFeatureExtractor`, *optional*): defaults to `HSANetFeatureExtractor()`.
+        tokenizer (`PreTrainedTokenizerBase`, *optional*): the language model's tokenizer.
+        num_graph_tokens (`int`, *optional*): placeholders per molecule; required with a tokenizer.
+        graph_token (`str`, *optional*, defaults to `"<graph>"`): the placeholder token.
+        prompt_template (`str`, *optional*): with the fields `{smiles}` and `{instruction}` and `graph_token` once.
+        default_instruction (`str`, *optional*, defaults to `"Describe this molecule."`): used when `text` is not
+            given.
+        padding_side (`str`, *optional*, defaults to `"left"`).
+        use_chat_template (`bool`, *optional*): wrap prompts with the tokenizer's chat template; defaults to whether
+            it has one.
     """
 
-    def __init__(self, feature_extractor: HSANetFeatureExtractor | None = None, **kwargs):
-        super().__init__(feature_extractor or HSANetFeatureExtractor(), **kwargs)
+    def __init__(
+        self,
+        feature_extractor: HSANetFeatureExtractor | None = None,
+        tokenizer=None,
+        num_graph_tokens: int | None = None,
+        graph_token: str = DEFAULT_GRAPH_TOKEN,
+        prompt_template: str = DEFAULT_PROMPT_TEMPLATE,
+        default_instruction: str = DEFAULT_INSTRUCTION,
+        padding_side: str = "left",
+        use_chat_template: bool | None = None,
+        **kwargs,
+    ):
+        super().__init__(feature_extractor or HSANetFeatureExtractor(), tokenizer or NoTextTokenizer(), **kwargs)
+        if padding_side not in ("left", "right"):
+            raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+        if prompt_template.count(graph_token) != 1 or "{smiles}" not in prompt_template:
+            raise ValueError(f"prompt_template must hold {{smiles}} and the graph token {graph_token!r} once, got "
+                             f"{prompt_template!r}")
+        self.num_graph_tokens = num_graph_tokens
+        self.graph_token = graph_token
+        self.prompt_template = prompt_template
+        self.default_instruction = default_instruction
+        self.padding_side = padding_side
+        self.use_chat_template = use_chat_template
+        if self.has_text:
+            if not isinstance(num_graph_tokens, int) or isinstance(num_graph_tokens, bool) or num_graph_tokens < 1:
+                raise ValueError("a processor with a tokenizer needs num_graph_tokens, the model's "
+                                 f"config.num_graph_tokens (an integer >= 1), got {num_graph_tokens!r}")
+            if graph_token not in self.tokenizer.get_vocab():
+                self.tokenizer.add_special_tokens({"additional_special_tokens": [graph_token]})
 
-    def __call__(self, smiles: str | Sequence[str], labels=None, **kwargs) -> BatchFeature:
-        return self.feature_extractor(smiles, labels=labels, **kwargs)
+    def check_argument_for_proper_class(self, argument_name, argument):
+        if argument_name == "tokenizer" and isinstance(argument, NoTextTokenizer):
+            return NoTextTokenizer
+        return super().check_argument_for_proper_class(argument_name, argument)
 
-    def collate(self, rows: Sequence[dict], smiles_key: str = "smiles", label_key: str = "labels") -> BatchFeature:
-        """Data collator: rows with a SMILES column and an optional label column -> a batch."""
+    @classmethod
+    def _load_tokenizer_from_pretrained(cls, sub_processor_type, pretrained_model_name_or_path, subfolder="",
+                                        **kwargs):
+        """A folder without tokenizer files holds a processor without a text side."""
+        from transformers.utils import cached_file
+
+        found = cached_file(pretrained_model_name_or_path, "tokenizer_config.json", subfolder=subfolder,
+                            _raise_exceptions_for_missing_entries=False,
+                            **{k: v for k, v in kwargs.items() if k in ("cache_dir", "revision", "token",
+                                                                         "local_files_only")})
+        if found is None:
+            return NoTextTokenizer()
+        return super()._load_tokenizer_from_pretrained(sub_processor_type, pretrained_model_name_or_path,
+                                                       subfolder=subfolder, **kwargs)
+
+    @property
+    def has_text(self) -> bool:
+        """Whether the processor has a tokenizer (writes prompts for molecule-to-text)."""
+        return not isinstance(self.tokenizer, NoTextTokenizer)
+
+    @property
+    def graph_token_id(self) -> int | None:
+        return self.tokenizer.convert_tokens_to_ids(self.graph_token) if self.has_text else None
+
+    def _special_id(self, name: str) -> int | None:
+        fallback = {"bos_token_id": "cls_token_id", "eos_token_id": "sep_token_id"}.get(name)
+        token_id = getattr(self.tokenizer, name, None)
+        return token_id if token_id is not None or fallback is None else getattr(self.tokenizer, fallback, None)
+
+    def __call__(
+        self,
+        smiles: str | Sequence[str],
+        text: str | Sequence[str] | None = None,
+        targets: str | Sequence[str] | None = None,
+        labels=None,
+        max_length: int | None = None,
+        padding_side: str | None = None,
+        return_tensors: str = "pt",
+        **kwargs,
+    ) -> BatchFeature:
+        """SMILES (one or a list) -> graph batch; with a tokenizer also `input_ids`, `attention_mask` and, with
+        `targets`, `labels` (see the class docstring). `text`: one instruction per molecule (or one for all).
+        `max_length` truncates targets so that prompt + target fit (a prompt longer than it is an error)."""
+        if not self.has_text:
+            if text is not None or targets is not None:
+                raise ValueError("this HSANetProcessor has no tokenizer, so it cannot write prompts: build it with "
+                                 "HSANetProcessor(tokenizer=..., num_graph_tokens=...)")
+            return self.feature_extractor(smiles, labels=labels, return_tensors=return_tensors, **kwargs)
+        if labels is not None:
+            raise ValueError("with a tokenizer the labels come from `targets` (texts); got property `labels` too")
+        single = isinstance(smiles, str)
+        smiles_list = [smiles] if single else list(smiles)
+        instructions = self._per_item(text, len(smiles_list), "text", self.default_instruction)
+        target_list = None if targets is None else self._per_item(targets, len(smiles_list), "targets", None)
+        data = dict(self.feature_extractor(smiles_list, return_tensors=return_tensors))
+        data.update(self.tokenize_prompts(smiles_list, instructions, target_list, max_length=max_length,
+                                          padding_side=padding_side))
+        return BatchFeature(data)
+
+    @staticmethod
+    def _per_item(values, count: int, name: str, default):
+        if values is None:
+            return [default] * count
+        if isinstance(values, str):
+            return [values] * count
+        values = list(values)
+        if len(values) != count:
+            raise ValueError(f"got {count} SMILES but {len(values)} {name}")
+        bad = [i for i, value in enumerate(values) if not isinstance(value, str)]
+        if bad:
+            raise TypeError(f"{name} #{bad[0]} is a {type(values[bad[0]]).__name__}; expected a string")
+        return values
+
+    def _uses_chat_template(self) -> bool:
+        if self.use_chat_template is not None:
+            return self.use_chat_template
+        return getattr(self.tokenizer, "chat_template", None) is not None
+
+    def render_prompt(self, smiles: str, instruction: str, index: int = 0) -> str:
+        """The prompt text of one molecule, its graph token expanded to `num_graph_tokens` placeholders."""
+        prompt = self.prompt_template.format(smiles=smiles, instruction=instruction)
+        if prompt.count(self.graph_token) != 1:
+            raise ValueError(f"prompt #{index} holds {prompt.count(self.graph_token)} {self.graph_token!r} markers "
+                             f"(the instruction or SMILES must not contain it); expected 1")
+        if self._uses_chat_template():
+            prompt = self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                                        add_generation_prompt=True)
+        return prompt.replace(self.graph_token, self.graph_token * self.num_graph_tokens)
+
+    def prompt_token_ids(self, smiles: str, instruction: str, target: str | None = None, index: int = 0,
+                         max_length: int | None = None) -> tuple[list[int], list[int]]:
+        """One molecule's token ids (prompt, then the target and EOS when given) and its labels (-100 on the
+        prompt). `index` is the item's position in the caller's input, named in errors."""
+        tokenizer = self.tokenizer
+        prompt_ids = tokenizer(self.render_prompt(smiles, instruction, index), add_special_tokens=False)["input_ids"]
+        bos, eos = self._special_id("bos_token_id"), self._special_id("eos_token_id")
+        if bos is not None and not self._uses_chat_template():  # a chat template writes its own
+            prompt_ids = [bos] + prompt_ids
+        found = prompt_ids.count(self.graph_token_id)
+        if found != self.num_graph_tokens:
+            raise ValueError(f"prompt #{index} tokenizes to {found} graph tokens; expected {self.num_graph_tokens} "
+                             f"(does the tokenizer split {self.graph_token!r}?)")
+        if max_length is not None and len(prompt_ids) > max_length:
+            raise ValueError(f"prompt #{index} is {len(prompt_ids)} tokens long, above max_length={max_length}")
+        target_ids = []
+        if target is not None:
+            target_ids = tokenizer(target, add_special_tokens=False)["input_ids"] + ([eos] if eos is not None else [])
+            if max_length is not None:
+                target_ids = target_ids[: max_length - len(prompt_ids)]
+        return prompt_ids + target_ids, [-100] * len(prompt_ids) + target_ids
+
+    def pad(self, rows: Sequence[list[int]], label_rows: Sequence[list[int]] | None = None,
+            padding_side: str | None = None) -> dict[str, torch.Tensor]:
+        """Token rows -> `input_ids`, `attention_mask` (and `labels`, padded with -100), on `padding_side`."""
+        side = padding_side or self.padding_side
+        pad = self._special_id("pad_token_id")
+        if pad is None:
+            pad = self._special_id("eos_token_id") or 0
+        length = max(len(row) for row in rows)
+
+        def padded(row: list[int], value: int) -> list[int]:
+            filler = [value] * (length - len(row))
+            return filler + list(row) if side == "left" else list(row) + filler
+
+        data = {
+            "input_ids": torch.tensor([padded(row, pad) for row in rows], dtype=torch.long),
+            "attention_mask": torch.tensor([padded([1] * len(row), 0) for row in rows], dtype=torch.long),
+        }
+        if label_rows is not None:
+            data["labels"] = torch.tensor([padded(row, -100) for row in label_rows], dtype=torch.long)
+        return data
+
+    def tokenize_prompts(self, smiles: Sequence[str], instructions: Sequence[str], targets=None,
+                         max_length: int | None = None, padding_side: str | None = None) -> dict[str, torch.Tensor]:
+        """Prompts (and targets) -> padded `input_ids`, `attention_mask` (and `labels`)."""
+        rows, label_rows = [], []
+        for index, (molecule, instruction) in enumerate(zip(smiles, instructions)):
+            target = None if targets is None else targets[index]
+            row, label_row = self.prompt_token_ids(molecule, instruction, target, index=index, max_length=max_length)
+            rows.append(row)
+            label_rows.append(label_row)
+        return self.pad(rows, label_rows if targets is not None else None, padding_side=padding_side)
+
+    def collate(self, rows: Sequence[dict], smiles_key: str = "smiles", label_key: str = "labels",
+                text_key: str = "instruction", target_key: str = "text") -> BatchFeature:
+        """Data collator: rows with a SMILES column and an optional label column -> a batch; with a tokenizer, rows
+        with SMILES, an optional instruction (`text_key`) and an optional target text (`target_key`)."""
         if len(rows) == 0:
             raise ValueError("cannot collate an empty list of rows")
         missing = [i for i, row in enumerate(rows) if smiles_key not in row]
         if missing:
             raise KeyError(f"row #{missing[0]} has no {smiles_key!r} column (columns: {sorted(rows[missing[0]])})")
+        smiles = [row[smiles_key] for row in rows]
+        if self.has_text:
+            text = [row[text_key] for row in rows] if text_key in rows[0] else None
+            targets = [row[target_key] for row in rows] if target_key in rows[0] else None
+            return self(smiles=smiles, text=text, targets=targets)
         labels = [row[label_key] for row in rows] if label_key in rows[0] else None
-        return self(smiles=[row[smiles_key] for row in rows], labels=labels)
+        return self(smiles=smiles, labels=labels)
+
+    def batch_decode(self, *args, **kwargs) -> list[str]:
+        """The tokenizer's `batch_decode`."""
+        if not self.has_text:
+            raise ValueError("this HSANetProcessor has no tokenizer to decode with")
+        return self.tokenizer.batch_decode(*args, **kwargs)
+
+    def decode(self, *args, **kwargs) -> str:
+        """The tokenizer's `decode`."""
+        if not self.has_text:
+            raise ValueError("this HSANetProcessor has no tokenizer to decode with")
+        return self.tokenizer.decode(*args, **kwargs)
 
     @property
     def model_input_names(self) -> list[str]:
-        return list(GRAPH_KEYS)
-
-    @property
-    def tokenizer(self) -> NoTextTokenizer:
-        """No text tokenizer (molecules are graphs): `Trainer` finds no special tokens to align (`NoTextTokenizer`)."""
-        return NoTextTokenizer()
+        return list(GRAPH_KEYS) + (["input_ids", "attention_mask"] if self.has_text else [])
 
 
-__all__ = ["HSANetFeatureExtractor", "HSANetProcessor", "NoTextTokenizer", "collate_graphs"]
+__all__ = ["HSANetFeatureExtractor", "HSANetProcessor", "NoTextTokenizer", "collate_graphs", "DEFAULT_GRAPH_TOKEN",
+           "DEFAULT_PROMPT_TEMPLATE", "DEFAULT_INSTRUCTION"]

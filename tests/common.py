@@ -23,13 +23,15 @@ class ModelTesterMixin:
     atol: float = 1e-5
     hidden_states_names: tuple[str, ...] = ("hidden_states",)  # output fields `output_hidden_states` fills
     attentions_names: tuple[str, ...] = ("attentions",)  # output fields `output_attentions` fills
+    # transformers' language models return attention weights only under eager attention (SDPA warns and gives None)
+    attentions_need_eager: bool = False
 
     # -- helpers ------------------------------------------------------------------------------------------------------
     def main_outputs(self, model, inputs: dict, **kwargs) -> dict[str, torch.Tensor]:
         """The float outputs the checks compare (`output_names`), computed without gradients."""
         with torch.no_grad():
             outputs = model(**inputs, **kwargs)
-        return {name: getattr(outputs, name) for name in self.output_names}
+        return self.named_outputs(outputs, inputs)
 
     def assert_outputs_close(self, actual: dict, expected: dict, atol: float | None = None, msg: str = "") -> None:
         atol = self.atol if atol is None else atol
@@ -115,14 +117,17 @@ class ModelTesterMixin:
             assert isinstance(states, tuple) and len(states) > 1, name
             for state in states:
                 assert state.shape[0] == self.num_items and state.is_floating_point() and torch.isfinite(state).all()
-        self.assert_outputs_close({name: getattr(outputs, name) for name in self.output_names},
-                                  {name: getattr(plain, name) for name in self.output_names})
+        self.assert_outputs_close(self.named_outputs(outputs, inputs),
+                                  self.named_outputs(plain, inputs))
 
     def test_output_attentions_are_distributions_and_eager_equals_sdpa(self):
         model = self.make_model()
         inputs = self.get_inputs()
         with torch.no_grad():
-            plain, outputs = model(**inputs), model(**inputs, output_attentions=True)
+            plain = model(**inputs)
+            if self.attentions_need_eager:
+                model.set_attn_implementation("eager")
+            outputs = model(**inputs, output_attentions=True)
         for name in self.attentions_names:
             assert getattr(plain, name) is None, name
             attentions = getattr(outputs, name)
@@ -131,8 +136,8 @@ class ModelTesterMixin:
                 assert attention.dim() == 4 and attention.shape[0] == self.num_items, name
                 torch.testing.assert_close(attention.sum(-1), torch.ones(attention.shape[:-1]), atol=1e-5, rtol=0)
         # output_attentions runs the eager path: the same outputs as SDPA
-        self.assert_outputs_close({name: getattr(outputs, name) for name in self.output_names},
-                                  {name: getattr(plain, name) for name in self.output_names})
+        self.assert_outputs_close(self.named_outputs(outputs, inputs),
+                                  self.named_outputs(plain, inputs))
 
     def test_attn_implementation_eager_and_sdpa_load_and_agree(self, tmp_path):
         self.make_model().save_pretrained(tmp_path)

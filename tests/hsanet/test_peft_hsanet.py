@@ -66,10 +66,23 @@ def test_lora_adapter_reproduces_the_fine_tuned_model(tmp_path, base_path, proce
         torch.testing.assert_close(reloaded(**batch).logits, trained, atol=1e-5, rtol=1e-5)
 
 
-def test_adapter_without_the_batch_norms_does_not_reproduce_the_model(tmp_path, base_path, processor, cmet):
-    # LoRA weights and the head, but not the batch-norm running statistics that training in train mode changed
-    def lora_config_without_batch_norms(model):
+def test_a_frozen_gin_keeps_its_batch_norm_statistics(base_path, processor, cmet):
+    # LoRA on the projectors only: the GIN is frozen, so train mode leaves it in eval mode (HSANetModel.train)
+    def projector_lora(model):
         return LoraConfig(r=4, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], modules_to_save=["classifier"])
+
+    peft_model = fine_tune(base_path, projector_lora, processor, cmet)
+    base = HSANetForMolecularPropertyPrediction.from_pretrained(base_path)
+    for norm in batch_norm_module_names(base):
+        torch.testing.assert_close(peft_model.get_base_model().get_submodule(norm).running_mean,
+                                   base.get_submodule(norm).running_mean, atol=0, rtol=0, msg=norm)
+
+
+def test_adapter_without_the_batch_norms_does_not_reproduce_the_model(tmp_path, base_path, processor, cmet):
+    # LoRA reaching the GIN's linear layers and the head, but not the batch-norm running statistics that training in
+    # train mode changed
+    def lora_config_without_batch_norms(model):
+        return LoraConfig(r=4, target_modules="all-linear", modules_to_save=["classifier"])
 
     peft_model = fine_tune(base_path, lora_config_without_batch_norms, processor, cmet)
     base = HSANetForMolecularPropertyPrediction.from_pretrained(base_path)
