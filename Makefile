@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: install
+	$(PY) examples/run_captioning_demo.py
 	$(PY) examples/run_demo.py
 	$(PY) examples/run_sweet_demo.py
 
@@ -42,6 +43,7 @@ bench: install
 	$(PY) benchmarks/bench_hsanet.py
 	$(PY) benchmarks/bench_featurization.py
 	$(PY) benchmarks/bench_sweet.py
+	$(PY) benchmarks/bench_captioning.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo_outputs

@@ -252,7 +252,12 @@ class HSANetForConditionalGeneration(HSANetPreTrainedModel, GenerationMixin):
             The molecules' graph batch from `HSANetProcessor` (see `HSANetModel.forward`), one molecule per prompt.
         graph_embeds (`torch.FloatTensor` of shape `(batch, num_graph_tokens, text_hidden_size)`, *optional*):
             Already projected molecule tokens (what `generate` passes after encoding the molecules once).
-        cache, use_cache, logits_to_keep, output_attentions, output_hidden_states:
+        logits_to_keep (`int`, *optional*, defaults to 0):
+            Compute logits for the last `logits_to_keep` positions only (0: all), as transformers' language models.
+            With `labels`, the loss covers those positions too (labels are cut to the same window): with left
+            padding the targets end every row, so `1 + the longest target` gives the full loss for a fraction of the
+            vocabulary projection's cost (`HSANetProcessor.collate(..., trim_logits=True)` sets it).
+        cache, use_cache, output_attentions, output_hidden_states:
             Passed to the language model.
         num_items_in_batch (*optional*):
             From `Trainer` (gradient accumulation): the language model's loss sums over the batch and divides by it.
@@ -298,6 +303,10 @@ class HSANetForConditionalGeneration(HSANetPreTrainedModel, GenerationMixin):
             text_kwargs["cache" if "cache" in self._language_model_parameters else "past_key_values"] = cache
         if "logits_to_keep" in self._language_model_parameters:
             text_kwargs["logits_to_keep"] = logits_to_keep
+            if labels is not None and isinstance(logits_to_keep, int) and logits_to_keep > 0:
+                if (labels[:, :-logits_to_keep] != -100).any():
+                    raise ValueError(f"logits_to_keep={logits_to_keep} leaves labelled positions out of the loss")
+                labels = labels[:, -logits_to_keep:]
         accepted = self._language_model_parameters
         text_kwargs = {key: value for key, value in text_kwargs.items()
                        if value is not None and (key in accepted or "kwargs" in accepted)}

@@ -195,7 +195,8 @@ class HSANetProcessor(ProcessorMixin):
         tokenizer (`PreTrainedTokenizerBase`, *optional*): the language model's tokenizer.
         num_graph_tokens (`int`, *optional*): placeholders per molecule; required with a tokenizer.
         graph_token (`str`, *optional*, defaults to `"<graph>"`): the placeholder token.
-        prompt_template (`str`, *optional*): with the fields `{smiles}` and `{instruction}` and `graph_token` once.
+        prompt_template (`str`, *optional*): `graph_token` once, and the fields `{smiles}` and `{instruction}`
+            (default `"SMILES: {smiles}. Graph: <graph>. {instruction}"`, the paper's SMILES + graph + instruction).
         default_instruction (`str`, *optional*, defaults to `"Describe this molecule."`): used when `text` is not
             given.
         padding_side (`str`, *optional*, defaults to `"left"`).
@@ -218,9 +219,9 @@ class HSANetProcessor(ProcessorMixin):
         super().__init__(feature_extractor or HSANetFeatureExtractor(), tokenizer or NoTextTokenizer(), **kwargs)
         if padding_side not in ("left", "right"):
             raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
-        if prompt_template.count(graph_token) != 1 or "{smiles}" not in prompt_template:
-            raise ValueError(f"prompt_template must hold {{smiles}} and the graph token {graph_token!r} once, got "
-                             f"{prompt_template!r}")
+        if prompt_template.count(graph_token) != 1:
+            raise ValueError(f"prompt_template must hold the graph token {graph_token!r} once (and may hold "
+                             f"{{smiles}} and {{instruction}}), got {prompt_template!r}")
         self.num_graph_tokens = num_graph_tokens
         self.graph_token = graph_token
         self.prompt_template = prompt_template
@@ -383,9 +384,11 @@ class HSANetProcessor(ProcessorMixin):
         return self.pad(rows, label_rows if targets is not None else None, padding_side=padding_side)
 
     def collate(self, rows: Sequence[dict], smiles_key: str = "smiles", label_key: str = "labels",
-                text_key: str = "instruction", target_key: str = "text") -> BatchFeature:
+                text_key: str = "instruction", target_key: str = "text", trim_logits: bool = False) -> BatchFeature:
         """Data collator: rows with a SMILES column and an optional label column -> a batch; with a tokenizer, rows
-        with SMILES, an optional instruction (`text_key`) and an optional target text (`target_key`)."""
+        with SMILES, an optional instruction (`text_key`) and an optional target text (`target_key`).
+        `trim_logits=True` (left padding, targets given) adds `logits_to_keep`, the window that holds every target,
+        so the model projects only those positions onto the vocabulary (the same loss, less compute)."""
         if len(rows) == 0:
             raise ValueError("cannot collate an empty list of rows")
         missing = [i for i, row in enumerate(rows) if smiles_key not in row]
@@ -395,7 +398,11 @@ class HSANetProcessor(ProcessorMixin):
         if self.has_text:
             text = [row[text_key] for row in rows] if text_key in rows[0] else None
             targets = [row[target_key] for row in rows] if target_key in rows[0] else None
-            return self(smiles=smiles, text=text, targets=targets)
+            batch = self(smiles=smiles, text=text, targets=targets)
+            if trim_logits and targets is not None:
+                labelled = (batch["labels"] != -100).any(dim=0).nonzero()
+                batch["logits_to_keep"] = int(batch["labels"].shape[1] - labelled[0]) + 1
+            return batch
         labels = [row[label_key] for row in rows] if label_key in rows[0] else None
         return self(smiles=smiles, labels=labels)
 

@@ -143,3 +143,38 @@ def test_stage_two_lora_adapter_round_trip(processor, tmp_path):
     reloaded = PeftModel.from_pretrained(base, tmp_path / "adapter").eval()
     with torch.no_grad():
         torch.testing.assert_close(reloaded(**batch).logits, trained, atol=1e-5, rtol=1e-5)
+
+
+def test_trimmed_logits_give_the_same_loss(processor):
+    model = tiny_model(processor)
+    rows = list(training_rows())
+    full, trimmed = processor.collate(rows), processor.collate(rows, trim_logits=True)
+    assert 0 < trimmed["logits_to_keep"] < full["input_ids"].shape[1]
+    with torch.no_grad():
+        full_outputs, trimmed_outputs = model(**full), model(**trimmed)
+    assert trimmed_outputs.logits.shape[1] == trimmed["logits_to_keep"]
+    torch.testing.assert_close(trimmed_outputs.loss, full_outputs.loss)
+    with pytest.raises(ValueError, match="leaves labelled positions out"):
+        model(**{**full, "logits_to_keep": 2})
+
+
+def test_the_stages_train_what_the_paper_trains(processor):
+    from modeling_hsanet.training_text_hsanet import prepare_stage
+
+    def trainable(module):
+        return {name for name, p in module.named_parameters() if p.requires_grad}
+
+    stage1 = prepare_stage(tiny_model(processor), "1")
+    names = trainable(stage1)
+    assert not any(name.startswith("language_model.") for name in names)
+    assert any(name.startswith("hsanet.encoder.") for name in names) and any("text_projector" in n for n in names)
+    stage2 = prepare_stage(tiny_model(processor), "2", r=4)
+    names = trainable(stage2)
+    assert not any(".hsanet.encoder." in name for name in names)  # the GIN is frozen ...
+    stage2.train()
+    assert not stage2.get_base_model().hsanet.encoder.training  # ... and keeps its BatchNorm statistics
+    assert any("lora_A" in name for name in names) and any("text_projector" in name for name in names)
+    full = prepare_stage(tiny_model(processor), "full")
+    assert trainable(full) == {name for name, _ in full.named_parameters()}
+    with pytest.raises(ValueError, match="stage must be one of"):
+        prepare_stage(tiny_model(processor), "3")
