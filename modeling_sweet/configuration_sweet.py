@@ -2,56 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-
 from transformers import PreTrainedConfig
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
 
 RECONSTRUCTION_LOSSES = ("l1", "l2", "l1+l2")
-MEDIA = ("images", "videos", "both")
-
-
-@dataclass(frozen=True)
-class CurriculumStage:
-    """One stage of the training curriculum (see `training_sweet.SweetCurriculumCallback`)."""
-
-    name: str
-    start_step: int
-    quantize: bool = True
-    train_temporal: bool = True
-    media: str = "both"
-
-
-DEFAULT_CURRICULUM = [
-    asdict(CurriculumStage("continuous warm-up", 0, quantize=False, train_temporal=False, media="images")),
-    asdict(CurriculumStage("spatial", 2_000, quantize=True, train_temporal=False, media="images")),
-    asdict(CurriculumStage("spatial-temporal", 10_000, quantize=True, train_temporal=True, media="both")),
-]
-
-
-def parse_curriculum(stages: Sequence[dict]) -> list[CurriculumStage]:
-    """Validate `config.curriculum`: known keys, first stage at step 0, strictly increasing starts, known media."""
-    if not stages:
-        raise ValueError("`curriculum` must have at least one stage")
-    parsed = []
-    for index, stage in enumerate(stages):
-        unknown = set(stage) - set(CurriculumStage.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"curriculum stage #{index} has unknown keys {sorted(unknown)}")
-        try:
-            parsed.append(CurriculumStage(**stage))
-        except TypeError as error:
-            raise ValueError(f"curriculum stage #{index}: {error}") from None
-        if parsed[-1].media not in MEDIA:
-            raise ValueError(f"curriculum stage #{index} has media {parsed[-1].media!r}; expected one of {MEDIA}")
-    starts = [stage.start_step for stage in parsed]
-    if starts[0] != 0 or any(b <= a for a, b in zip(starts, starts[1:])):
-        raise ValueError(f"curriculum start_step values must begin at 0 and increase strictly, got {starts}")
-    return parsed
-
-
-def stage_at(stages: list[CurriculumStage], step: int) -> CurriculumStage:
-    return [stage for stage in stages if stage.start_step <= step][-1]
+# Fields that configs saved by earlier versions carried: the training recipe (perceptual loss, discriminator,
+# curriculum), which now lives in `training_sweet.SweetTokenizerTrainingArguments`. They are dropped on load, with a
+# warning, so that an old `config.json` still loads and is saved again without them.
+RECIPE_FIELDS = ("perceptual_loss_weight", "perceptual_model_name_or_path", "discriminator_start_step",
+                 "discriminator_weight", "discriminator_channels", "curriculum")
 
 
 class SweetTokenizerConfig(PreTrainedConfig):
@@ -94,22 +55,27 @@ class SweetTokenizerConfig(PreTrainedConfig):
             of the cosine similarities to the codes).
         vq_loss_weight (`float`, *optional*, defaults to 1.0): weight of the VQ loss in the total loss.
         reconstruction_loss (`str`, *optional*, defaults to `"l2"`): `"l1"`, `"l2"` or `"l1+l2"`.
-        perceptual_loss_weight (`float`, *optional*, defaults to 0.0): weight of a perceptual (feature) loss; > 0 needs
-            `perceptual_model_name_or_path`.
-        perceptual_model_name_or_path (`str`, *optional*): a transformers vision backbone (ResNet, ConvNeXt, ViT...)
-            whose weights are on this machine; loaded on the first forward that computes a loss, never saved with the
-            model.
-        discriminator_start_step (`int`, *optional*): build a PatchGAN discriminator (hinge loss, applied per frame)
-            and switch its loss on from this training step (`SweetCurriculumCallback` tracks the step); `None` = no
-            GAN.
-        discriminator_weight (`float`, *optional*, defaults to 0.01): weight of the generator's adversarial loss
-            (0.01 as the authors).
-        discriminator_channels (`int`, *optional*, defaults to 64): width of the discriminator's first layer.
-        curriculum (`list[dict]`, *optional*): training stages for `SweetCurriculumCallback` (see
-            `training_sweet.py`); defaults to `DEFAULT_CURRICULUM`: continuous warm-up on images, quantised spatial
-            training on images, then everything on clips.
+        vocabulary_min_word_length (`int`, *optional*, defaults to 3): shortest word `from_language_model` puts in a
+            codebook (3 leaves out "ph", "rs", "ye", "ax").
+        vocabulary_min_zipf_frequency (`float`, *optional*, defaults to 3.0): least English frequency of a codebook
+            word, on the Zipf scale of the `wordfreq` package (log10 of occurrences per billion words: 3.0 = once per
+            million words); 0 keeps every word.
+        vocabulary_lemmas_only (`bool`, *optional*, defaults to `True`): keep a word only when it is a lemma of its
+            word class ("worked", "processed" and "processing" go; "work" and "process" stay).
+        vocabulary_class_disjoint (`bool`, *optional*, defaults to `True`): put each word in one codebook only, the one
+            of its most frequent part of speech (see `codebook_sweet.primary_word_class`); `False` puts a word in every
+            codebook one of its classes belongs to (the first version's vocabulary).
+        vocabulary_verb_share (`float`, *optional*, defaults to 0.5): how `primary_word_class` tells a verb from a noun
+            or adjective spelled alike: a verb when the verb's other forms ("walked", "walking") are together at least
+            this many times as frequent as the word itself.
         initializer_range (`float`, *optional*, defaults to 0.02): standard deviation of the normal initialiser.
         layer_norm_eps (`float`, *optional*, defaults to 1e-6): LayerNorm epsilon.
+
+    The `vocabulary_*` fields say how `SweetTokenizerModel.from_language_model` chose the words; the chosen words are
+    `spatial_words` / `temporal_words`, so a saved model needs neither the language model nor these filters. The
+    training recipe (perceptual loss, discriminator, curriculum, EMA) is not part of the tokenizer: see
+    `training_sweet.SweetTokenizerTrainingArguments`; configs saved with those fields by earlier versions load with a
+    warning and without them.
     """
 
     model_type = "sweet_tokenizer"
@@ -142,12 +108,11 @@ class SweetTokenizerConfig(PreTrainedConfig):
         entropy_temperature: float = 0.05,
         vq_loss_weight: float = 1.0,
         reconstruction_loss: str = "l2",
-        perceptual_loss_weight: float = 0.0,
-        perceptual_model_name_or_path: str | None = None,
-        discriminator_start_step: int | None = None,
-        discriminator_weight: float = 0.01,
-        discriminator_channels: int = 64,
-        curriculum: list[dict] | None = None,
+        vocabulary_min_word_length: int = 3,
+        vocabulary_min_zipf_frequency: float = 3.0,
+        vocabulary_lemmas_only: bool = True,
+        vocabulary_class_disjoint: bool = True,
+        vocabulary_verb_share: float = 0.5,
         initializer_range: float = 0.02,
         layer_norm_eps: float = 1e-6,
         **kwargs,
@@ -178,14 +143,23 @@ class SweetTokenizerConfig(PreTrainedConfig):
         self.entropy_temperature = entropy_temperature
         self.vq_loss_weight = vq_loss_weight
         self.reconstruction_loss = reconstruction_loss
-        self.perceptual_loss_weight = perceptual_loss_weight
-        self.perceptual_model_name_or_path = perceptual_model_name_or_path
-        self.discriminator_start_step = discriminator_start_step
-        self.discriminator_weight = discriminator_weight
-        self.discriminator_channels = discriminator_channels
-        self.curriculum = [dict(stage) for stage in (curriculum if curriculum is not None else DEFAULT_CURRICULUM)]
+        self.vocabulary_min_word_length = vocabulary_min_word_length
+        self.vocabulary_min_zipf_frequency = vocabulary_min_zipf_frequency
+        self.vocabulary_lemmas_only = vocabulary_lemmas_only
+        self.vocabulary_class_disjoint = vocabulary_class_disjoint
+        self.vocabulary_verb_share = vocabulary_verb_share
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps
+        recipe = sorted(field for field in RECIPE_FIELDS if field in kwargs)
+        if recipe:
+            for field in recipe:
+                kwargs.pop(field)
+            logger.warning(
+                f"SweetTokenizerConfig: ignoring the training-recipe fields {recipe} (written by an earlier version "
+                "of SweetTokenizer). The recipe is not part of the tokenizer any more: set it with "
+                "SweetTokenizerTrainingArguments (modeling_sweet.training_sweet). Save the model again to drop them "
+                "from config.json."
+            )
         super().__init__(**kwargs)
         self._validate()
 
@@ -243,16 +217,12 @@ class SweetTokenizerConfig(PreTrainedConfig):
         require(self.vq_loss_weight >= 0, "vq_loss_weight", ">= 0")
         require(self.reconstruction_loss in RECONSTRUCTION_LOSSES, "reconstruction_loss",
                 f"one of {RECONSTRUCTION_LOSSES}")
-        require(self.perceptual_loss_weight >= 0, "perceptual_loss_weight", ">= 0")
-        require(self.discriminator_start_step is None or (isinstance(self.discriminator_start_step, int)
-                                                          and self.discriminator_start_step >= 0),
-                "discriminator_start_step", "None or an integer >= 0")
-        require(self.discriminator_weight >= 0, "discriminator_weight", ">= 0")
-        require(isinstance(self.discriminator_channels, int) and self.discriminator_channels >= 1,
-                "discriminator_channels", "an integer >= 1")
-        require(self.perceptual_loss_weight == 0 or self.perceptual_model_name_or_path is not None,
-                "perceptual_model_name_or_path", "set (a local vision backbone) when perceptual_loss_weight > 0")
-        try:
-            parse_curriculum(self.curriculum)
-        except ValueError as error:
-            raise ValueError(f"SweetTokenizerConfig: `curriculum` is invalid: {error}") from None
+        require(isinstance(self.vocabulary_min_word_length, int) and self.vocabulary_min_word_length >= 1,
+                "vocabulary_min_word_length", "an integer >= 1")
+        require(isinstance(self.vocabulary_min_zipf_frequency, (int, float))
+                and 0 <= self.vocabulary_min_zipf_frequency <= 8, "vocabulary_min_zipf_frequency",
+                "a number in [0, 8] (the Zipf scale: 3.0 = once per million words)")
+        require(isinstance(self.vocabulary_lemmas_only, bool), "vocabulary_lemmas_only", "a bool")
+        require(isinstance(self.vocabulary_class_disjoint, bool), "vocabulary_class_disjoint", "a bool")
+        require(isinstance(self.vocabulary_verb_share, (int, float)) and self.vocabulary_verb_share > 0,
+                "vocabulary_verb_share", "a number > 0")

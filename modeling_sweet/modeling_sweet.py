@@ -10,6 +10,11 @@ predict pixels directly.
 
 Follows the paper's v2 (one code per token per branch) for quantisation; the encoder/decoder layout follows the
 authors' v3 code (first frame + 4-frame tubes, temporal differences, temporal latents injected at odd decoder layers).
+
+This module is the tokenizer and its inference contract only, as diffusers' `VQModel` and transformers' `Emu3VQVAE`:
+`encode` -> ids, `decode(ids)`, and a `forward` whose loss is the reconstruction + VQ loss; `quantize=False` (an
+argument of `encode` / `forward`) skips the codebooks, for a continuous warm-up. The training recipe (perceptual
+loss, PatchGAN discriminator, EMA, curriculum) lives in `training_sweet.py` and is never saved with the tokenizer.
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, logging
 
 from .configuration_sweet import SweetTokenizerConfig
+
+logger = logging.get_logger(__name__)
 
 BRANCHES = ("spatial", "temporal")
 
@@ -72,14 +79,13 @@ class SweetTokenizerEncoderOutput(ModelOutput):
 class SweetTokenizerOutput(ModelOutput):
     r"""
     loss (`torch.FloatTensor` of shape `()`): `reconstruction_loss + vq_loss_weight * vq_loss` (when `return_loss`).
+        The training recipe's terms (perceptual, adversarial) are added by `training_sweet.SweetTokenizerTrainer`.
     reconstruction (`torch.FloatTensor`): decoded pixels, shaped like `pixel_values`.
     spatial_ids, temporal_ids: as in `SweetTokenizerEncoderOutput`, for `pixel_values`.
     reconstruction_videos (`torch.FloatTensor` of shape `(batch_videos, C, num_frames, H, W)`): decoded
         `pixel_values_videos`; `video_spatial_ids`, `video_temporal_ids`: their ids.
-    reconstruction_loss (`torch.FloatTensor` of shape `()`): the configured L1 / L2 (+ perceptual) pixel loss.
-    vq_loss (`torch.FloatTensor` of shape `()`): VQ loss of both branches.
-    generator_loss, discriminator_loss (`torch.FloatTensor` of shape `()`): hinge GAN losses, once the discriminator
-        is on (`loss` adds `discriminator_weight * generator_loss + discriminator_loss`).
+    reconstruction_loss (`torch.FloatTensor` of shape `()`): the configured L1 / L2 pixel loss.
+    vq_loss (`torch.FloatTensor` of shape `()`): VQ loss of both branches (0 with `quantize=False`).
     With both `pixel_values` and `pixel_values_videos`, every loss is the mean of the two parts' losses weighted by
     their number of items.
 
@@ -108,8 +114,6 @@ class SweetTokenizerOutput(ModelOutput):
     video_temporal_ids: torch.LongTensor | None = None
     reconstruction_loss: torch.FloatTensor | None = None
     vq_loss: torch.FloatTensor | None = None
-    generator_loss: torch.FloatTensor | None = None
-    discriminator_loss: torch.FloatTensor | None = None
     encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
     decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
     encoder_attentions: tuple[torch.FloatTensor, ...] | None = None
@@ -397,77 +401,6 @@ class LanguageCodebookQuantizer(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Perceptual loss
-# ---------------------------------------------------------------------------------------------------------------------
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-
-class PerceptualLoss(nn.Module):
-    """Distance between channel-normalised features of a frozen transformers vision backbone (LPIPS-like, unweighted),
-    averaged over its hidden states. Frames of clips are compared as images."""
-
-    def __init__(self, backbone: nn.Module):
-        super().__init__()
-        self.backbone = backbone.eval().requires_grad_(False)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-
-    @classmethod
-    def from_local_backbone(cls, path: str) -> PerceptualLoss:
-        """Load the backbone from files on this machine; a clear error when they are absent."""
-        from transformers import AutoModel
-
-        try:
-            return cls(AutoModel.from_pretrained(path, local_files_only=True))
-        except (OSError, ValueError) as error:
-            raise OSError(
-                f"config.perceptual_loss_weight > 0 asks for a perceptual loss, but no backbone could be loaded from "
-                f"{path!r} on this machine ({error.__class__.__name__}: {error}). Put a transformers vision model "
-                f"there or set perceptual_loss_weight=0."
-            ) from None
-
-    def _features(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        images = pixel_values.transpose(1, 2).flatten(0, 1) if pixel_values.dim() == 5 else pixel_values
-        images = ((images + 0.5) - self.mean) / self.std  # model convention x - 0.5 -> ImageNet normalisation
-        return self.backbone(pixel_values=images, output_hidden_states=True).hidden_states
-
-    def forward(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        losses = [
-            F.mse_loss(F.normalize(r, dim=1 if r.dim() == 4 else -1), F.normalize(t, dim=1 if t.dim() == 4 else -1))
-            for r, t in zip(self._features(reconstruction), self._features(target))
-        ]
-        return torch.stack(losses).mean()
-
-
-class PatchDiscriminator(nn.Module):
-    """PatchGAN discriminator (strided convolutions, LeakyReLU): (images, C, H, W) -> (images, 1, H/8, W/8) logits."""
-
-    def __init__(self, config: SweetTokenizerConfig):
-        super().__init__()
-        width = config.discriminator_channels
-        self.layers = nn.Sequential(
-            nn.Conv2d(config.num_channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.GroupNorm(1, 2 * width), nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * width, 4 * width, 4, stride=2, padding=1), nn.GroupNorm(1, 4 * width), nn.LeakyReLU(0.2),
-            nn.Conv2d(4 * width, 1, 3, padding=1),
-        )
-
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        images = pixel_values.transpose(1, 2).flatten(0, 1) if pixel_values.dim() == 5 else pixel_values
-        return self.layers(images)
-
-    def losses(self, reconstruction: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Hinge losses for one optimiser over generator and discriminator together: the generator's loss sees the
-        discriminator's weights detached, the discriminator's loss sees detached pixels, so each side only gets
-        its own gradient. Returns (generator loss, discriminator loss)."""
-        frozen = {name: parameter.detach() for name, parameter in self.named_parameters()}
-        generator = -torch.func.functional_call(self, frozen, (reconstruction,)).mean()
-        real, fake = self(target.detach()), self(reconstruction.detach())
-        discriminator = F.relu(1 - real).mean() + F.relu(1 + fake).mean()
-        return generator, discriminator
-
-
-# ---------------------------------------------------------------------------------------------------------------------
 # Model
 # ---------------------------------------------------------------------------------------------------------------------
 
@@ -497,6 +430,10 @@ class SweetTokenizerPreTrainedModel(PreTrainedModel):
     # The loss is a mean over the batch's items, not a sum to be divided by Trainer's `num_items_in_batch`: Trainer
     # must scale it for gradient accumulation itself (and passes no `num_items_in_batch`).
     accepts_loss_kwargs = False
+    # Weights of the training recipe that checkpoints of earlier versions carried (their PatchGAN discriminator was a
+    # submodule of the model): dropped on load, with a warning (`_adjust_missing_and_unexpected_keys`).
+    _recipe_weight_prefixes = ("discriminator.",)
+    _keys_to_ignore_on_load_unexpected = [r"^discriminator\."]
 
     # Copied from modeling_hsanet.modeling_hsanet.HSANetPreTrainedModel.from_pretrained
     @classmethod
@@ -508,6 +445,20 @@ class SweetTokenizerPreTrainedModel(PreTrainedModel):
         except SafetensorError as error:
             raise OSError(f"{_unreadable_safetensors(pretrained_model_name_or_path)} could not be read by safetensors "
                           f"({error}): the file is truncated or corrupted; save or download it again") from error
+
+    def _adjust_missing_and_unexpected_keys(self, loading_info) -> None:
+        """transformers' hook that drops ignorable keys from the load report; says first what it drops of an earlier
+        version's training recipe."""
+        recipe = sorted(key for key in loading_info.unexpected_keys if key.startswith(self._recipe_weight_prefixes))
+        if recipe:
+            logger.warning(
+                f"{type(self).__name__}: dropped {len(recipe)} weights of the training recipe ({recipe[0]}, ...) from "
+                "the checkpoint: it was saved by an earlier version of SweetTokenizer, which kept its PatchGAN "
+                "discriminator inside the model. The tokenizer does not use them; the discriminator now belongs to "
+                "SweetTokenizerTrainer (modeling_sweet.training_sweet). Save the model again to drop them from the "
+                "weights file."
+            )
+        super()._adjust_missing_and_unexpected_keys(loading_info)
 
     @property
     def dummy_inputs(self) -> dict[str, torch.Tensor]:
@@ -572,25 +523,34 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
                                      for _ in range(config.num_decoder_layers))
         self.decoder_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.pixel_head = SweetPixelHead(config)
-        self.discriminator = PatchDiscriminator(config) if config.discriminator_start_step is not None else None
-        self.quantize = True  # the curriculum's continuous warm-up turns this off
-        self.adversarial = False  # SweetCurriculumCallback turns this on at config.discriminator_start_step
         self.post_init()
 
     # -- construction from a language model -------------------------------------------------------------------------
     @classmethod
-    def from_language_model(cls, config: SweetTokenizerConfig, language_model: str, max_words: int | None = None):
+    def from_language_model(cls, config: SweetTokenizerConfig, language_model: str, max_words: int | None = None,
+                            language_model_name: str | None = None):
         """A new model whose codebooks are the word embeddings of `language_model` (a local path or hub id):
-        spatial = nouns and adjectives, temporal = verbs and adverbs. Word lists go into the config."""
-        from .codebook_sweet import SPATIAL_WORD_CLASSES, TEMPORAL_WORD_CLASSES, build_language_codebook
+        spatial = nouns and adjectives, temporal = verbs and adverbs, each word in one codebook only, filtered as
+        `config.vocabulary_*` say (see `codebook_sweet.select_words`). Word lists go into the config.
 
-        spatial = build_language_codebook(language_model, SPATIAL_WORD_CLASSES, max_words=max_words)
-        temporal = build_language_codebook(language_model, TEMPORAL_WORD_CLASSES, max_words=max_words)
+        `max_words` keeps the first words of each codebook (token id order); a ValueError with the numbers when a
+        codebook has fewer. `language_model_name` is what `config.language_model_name_or_path` records (provenance);
+        by default `codebook_sweet.language_model_name`: a hub id as given, for a local folder a name, never a path of
+        this machine."""
+        from .codebook_sweet import SPATIAL_WORD_CLASSES, TEMPORAL_WORD_CLASSES, build_language_codebook
+        from .codebook_sweet import language_model_name as portable_name
+
+        filters = dict(max_words=max_words, min_word_length=config.vocabulary_min_word_length,
+                       min_zipf_frequency=config.vocabulary_min_zipf_frequency,
+                       lemmas_only=config.vocabulary_lemmas_only, class_disjoint=config.vocabulary_class_disjoint,
+                       verb_share=config.vocabulary_verb_share)
+        spatial = build_language_codebook(language_model, SPATIAL_WORD_CLASSES, **filters)
+        temporal = build_language_codebook(language_model, TEMPORAL_WORD_CLASSES, **filters)
         config = SweetTokenizerConfig(**{
             **config.to_dict(),
             "spatial_words": spatial.words,
             "temporal_words": temporal.words,
-            "language_model_name_or_path": str(language_model),
+            "language_model_name_or_path": language_model_name or portable_name(language_model),
             "language_embedding_dim": spatial.embeddings.shape[1],
         })
         model = cls(config)
@@ -689,16 +649,16 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         context = differences.view(batch, patches, groups - 1, hidden).permute(0, 2, 1, 3).flatten(1, 2)
         return self.temporal_queries(context)
 
-    def _encode_video(self, video: torch.Tensor, output_hidden_states: bool = False,
-                      output_attentions: bool = False) -> SweetTokenizerEncoderOutput:
+    def _encode_video(self, video: torch.Tensor, output_hidden_states: bool = False, output_attentions: bool = False,
+                      quantize: bool = True) -> SweetTokenizerEncoderOutput:
         """`encode` for a checked (batch, C, frames, H, W) tensor (see `_as_video`)."""
         features, hidden_states, attentions = self._encode_features(video, output_hidden_states, output_attentions)
         spatial_latents, spatial_ids, vq_loss = self.spatial_quantizer(
-            self.spatial_queries(features.mean(dim=1)), quantize=self.quantize)
+            self.spatial_queries(features.mean(dim=1)), quantize=quantize)
         temporal_latents = temporal_ids = None
         if features.shape[1] > 1:
             temporal_latents, temporal_ids, temporal_loss = self.temporal_quantizer(
-                self._temporal_tokens(features), quantize=self.quantize)
+                self._temporal_tokens(features), quantize=quantize)
             vq_loss = vq_loss + temporal_loss
         return SweetTokenizerEncoderOutput(spatial_ids=spatial_ids, temporal_ids=temporal_ids,
                                            spatial_latents=spatial_latents, temporal_latents=temporal_latents,
@@ -706,16 +666,19 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
                                            encoder_attentions=attentions)
 
     def encode(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None,
-               output_attentions: bool | None = None) -> SweetTokenizerEncoderOutput:
+               output_attentions: bool | None = None, quantize: bool = True) -> SweetTokenizerEncoderOutput:
         """`pixel_values`: images (batch, C, H, W) or clips (batch, C, num_frames, H, W), normalised as x - 0.5 for
         pixels x in [0, 1] (what `SweetImageProcessor` / `SweetVideoProcessor` return).
 
         Integer tensors raise a `TypeError`; other float dtypes are cast to the model's dtype; an item with a value
         beyond +-`PIXEL_VALUE_LIMIT` (1.0, e.g. 0..255 pixels) raises a `ValueError` naming it. `output_hidden_states`
-        / `output_attentions` (default: the config's) add the encoder's hidden states / attention weights."""
+        / `output_attentions` (default: the config's) add the encoder's hidden states / attention weights.
+        `quantize=False` gives the continuous latents (they skip the codebooks, the VQ loss is 0); the ids are still
+        the nearest words."""
         output_hidden_states = self._flag(output_hidden_states, "output_hidden_states")
         output_attentions = self._flag(output_attentions, "output_attentions")
-        return self._encode_video(self._as_video(pixel_values)[0], output_hidden_states, output_attentions)
+        return self._encode_video(self._as_video(pixel_values)[0], output_hidden_states, output_attentions,
+                                  quantize=quantize)
 
     def _flag(self, value: bool | None, name: str) -> bool:
         return bool(getattr(self.config, name)) if value is None else bool(value)
@@ -762,24 +725,44 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         video = self._decode_latents(self.spatial_quantizer.embed_ids(spatial_ids), temporal_latents)[0]
         return video[:, :, 0] if temporal_ids is None else video
 
-    def ids_to_words(self, ids: torch.LongTensor, branch: str = "spatial") -> list:
-        """Code ids of one branch (any shape) -> nested lists of words, for an LLM prompt."""
+    def _words(self, branch: str) -> list[str]:
         if branch not in BRANCHES:
             raise ValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
         words = getattr(self.config, f"{branch}_words")
         if words is None:
             raise ValueError(f"this model has no {branch} word list: build it with "
                              "SweetTokenizerModel.from_language_model")
+        return words
+
+    def ids_to_words(self, ids: torch.LongTensor, branch: str = "spatial") -> list:
+        """Code ids of one branch (any shape) -> nested lists of words, for an LLM prompt."""
+        words = self._words(branch)
         ids = torch.as_tensor(ids)
         self._check_ids(ids.reshape(1, -1), branch, ids.numel())
         return [words[i] for i in ids.reshape(-1).tolist()] if ids.dim() <= 1 else [
             self.ids_to_words(row, branch) for row in ids]
+
+    def words_to_ids(self, words, branch: str = "spatial") -> torch.LongTensor:
+        """Words of one branch (nested lists of equal length, e.g. `ids_to_words`' output) -> LongTensor of code ids of
+        the same shape, on the model's device; `decode` takes them back. A word outside the codebook raises a
+        `KeyError` naming it."""
+        index = {word: i for i, word in enumerate(self._words(branch))}
+
+        def lookup(item):
+            if isinstance(item, str):
+                if item not in index:
+                    raise KeyError(f"{item!r} is not a word of the {branch} codebook ({len(index)} words)")
+                return index[item]
+            return [lookup(inner) for inner in item]
+
+        return torch.tensor(lookup(words), dtype=torch.long, device=self.device)
 
     def forward(
         self,
         pixel_values: torch.Tensor | None = None,
         pixel_values_videos: torch.Tensor | None = None,
         return_loss: bool = True,
+        quantize: bool = True,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
@@ -791,6 +774,8 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
             training batch can hold images and clips, each decoded as what it is (`SweetCurriculumCollator` with
             media "both").
         return_loss (`bool`, *optional*, defaults to `True`): compute reconstruction + VQ loss.
+        quantize (`bool`, *optional*, defaults to `True`): `False` decodes the continuous latents, skipping the
+            codebooks (a continuous warm-up, as the curriculum of `training_sweet.SweetTokenizerTrainer` starts with).
         output_attentions (`bool`, *optional*): return the attention weights of the encoder and decoder layers
             (computed by the eager path for this call); defaults to `config.output_attentions`.
         output_hidden_states (`bool`, *optional*): return the encoder's and decoder's hidden states; defaults to
@@ -812,15 +797,15 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         given = (("pixel_values", pixel_values), ("pixel_values_videos", pixel_values_videos))
         checked = {name: self._as_video(pixels, name) for name, pixels in given if pixels is not None}
         inputs = {name: video for name, (video, _) in checked.items()}
-        parts = {name: self._forward_part(video, is_image, return_loss, output_hidden_states, output_attentions)
+        parts = {name: self._forward_part(video, is_image, return_loss, quantize, output_hidden_states,
+                                          output_attentions)
                  for name, (video, is_image) in checked.items()}
         images, videos = parts.get("pixel_values", {}), parts.get("pixel_values_videos", {})
         losses = {}
         if return_loss:  # per-item mean over both parts
             total = sum(len(video) for video in inputs.values())
-            for key in ("loss", "reconstruction_loss", "vq_loss", "generator_loss", "discriminator_loss"):
-                if all(part[key] is not None for part in parts.values()):
-                    losses[key] = sum(parts[name][key] * len(inputs[name]) for name in parts) / total
+            for key in ("loss", "reconstruction_loss", "vq_loss"):
+                losses[key] = sum(parts[name][key] * len(inputs[name]) for name in parts) / total
         extras = ("encoder_hidden_states", "decoder_hidden_states", "encoder_attentions", "decoder_attentions",
                   "cross_attentions")
         output = SweetTokenizerOutput(
@@ -832,26 +817,22 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         )
         return output if return_dict else output.to_tuple()
 
-    def _forward_part(self, video: torch.Tensor, is_image: bool, return_loss: bool, output_hidden_states: bool,
-                      output_attentions: bool) -> dict:
+    def _forward_part(self, video: torch.Tensor, is_image: bool, return_loss: bool, quantize: bool,
+                      output_hidden_states: bool, output_attentions: bool) -> dict:
         """Encode, decode and (optionally) score one checked tensor (batch, C, frames, H, W) of images or clips;
         `is_image`: the input was (batch, C, H, W), and so is the reconstruction."""
-        encoded = self._encode_video(video, output_hidden_states, output_attentions)
+        encoded = self._encode_video(video, output_hidden_states, output_attentions, quantize=quantize)
         decoded, decoder_hidden_states, decoder_attentions, cross_attentions = self._decode_latents(
             encoded.spatial_latents, encoded.temporal_latents, output_hidden_states, output_attentions)
         target = video[:, :, 0] if is_image else video
         reconstruction = decoded[:, :, 0] if is_image else decoded
-        loss = reconstruction_loss = generator_loss = discriminator_loss = None
+        loss = reconstruction_loss = None
         if return_loss:
             reconstruction_loss = self._reconstruction_loss(reconstruction, target)
             loss = reconstruction_loss + self.config.vq_loss_weight * encoded.vq_loss
-            if self.discriminator is not None and self.adversarial:
-                generator_loss, discriminator_loss = self.discriminator.losses(reconstruction, target)
-                loss = loss + self.config.discriminator_weight * generator_loss + discriminator_loss
         return {"loss": loss, "reconstruction": reconstruction, "spatial_ids": encoded.spatial_ids,
                 "temporal_ids": encoded.temporal_ids, "reconstruction_loss": reconstruction_loss,
-                "vq_loss": encoded.vq_loss, "generator_loss": generator_loss, "discriminator_loss": discriminator_loss,
-                "encoder_hidden_states": encoded.encoder_hidden_states,
+                "vq_loss": encoded.vq_loss, "encoder_hidden_states": encoded.encoder_hidden_states,
                 "decoder_hidden_states": decoder_hidden_states, "encoder_attentions": encoded.encoder_attentions,
                 "decoder_attentions": decoder_attentions, "cross_attentions": cross_attentions}
 
@@ -862,18 +843,8 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
             loss = loss + F.l1_loss(reconstruction, target)
         if "l2" in kind:
             loss = loss + F.mse_loss(reconstruction, target)
-        if self.config.perceptual_loss_weight > 0:
-            perceptual = self._perceptual_loss(reconstruction)(reconstruction, target)
-            loss = loss + self.config.perceptual_loss_weight * perceptual
         return loss
 
-    def _perceptual_loss(self, like: torch.Tensor) -> PerceptualLoss:
-        """Loaded on first use and kept out of the module tree, so it is never saved with the tokenizer."""
-        if "_perceptual" not in self.__dict__:
-            path = self.config.perceptual_model_name_or_path
-            self.__dict__["_perceptual"] = PerceptualLoss.from_local_backbone(path)
-        return self.__dict__["_perceptual"].to(like.device)
 
-
-__all__ = ["SweetTokenizerPreTrainedModel", "SweetTokenizerModel", "LanguageCodebookQuantizer", "PerceptualLoss",
+__all__ = ["SweetTokenizerPreTrainedModel", "SweetTokenizerModel", "LanguageCodebookQuantizer",
            "SweetTokenizerEncoderOutput", "SweetTokenizerOutput"]

@@ -1,4 +1,5 @@
-"""Language codebook: whole words of chosen classes from a real vocabulary (MiniLM) and a tiny local BPE model."""
+"""Language codebook: the curated vocabulary (class-disjoint, frequent, long enough, lemmas) of a real vocabulary
+(MiniLM) and a tiny local BPE model."""
 
 import pytest
 import torch
@@ -15,8 +16,11 @@ from modeling_sweet.codebook_sweet import (
     LanguageCodebook,
     build_language_codebook,
     default_language_model_path,
+    language_model_name,
+    primary_word_class,
+    select_words,
     whole_words,
-    word_classes_of,
+    zipf_frequency,
 )
 
 MINILM_VOCAB_SIZE, MINILM_DIM = 30522, 384
@@ -38,30 +42,65 @@ def temporal(minilm):
 
 
 def test_spatial_codebook_is_nouns_and_adjectives(spatial):
-    assert {"dog", "red", "car", "tree"} <= set(spatial.words)
-    assert "quickly" not in spatial.words
-    assert all(word_classes_of(word) & {"NOUN", "ADJ"} for word in spatial.words)
+    assert {"dog", "red", "car", "tree", "fog", "junction", "swan"} <= set(spatial.words)
+    assert "quickly" not in spatial.words and "walk" not in spatial.words
+    assert all(primary_word_class(word) in ("NOUN", "ADJ") for word in spatial.words)
     assert 5_000 < len(spatial) < MINILM_VOCAB_SIZE and spatial.word_classes == ("NOUN", "ADJ")
 
 
 def test_temporal_codebook_is_verbs_and_adverbs(temporal):
-    assert {"run", "quickly", "jump", "slowly"} <= set(temporal.words)
-    assert "red" not in temporal.words
-    assert all(word_classes_of(word) & {"VERB", "ADV"} for word in temporal.words)
+    assert {"run", "quickly", "jump", "slowly", "walk", "across"} <= set(temporal.words)
+    assert not {"red", "fog", "junction", "swans"} & set(temporal.words)  # nouns the first version had here
+    assert all(primary_word_class(word) in ("VERB", "ADV") for word in temporal.words)
+    assert 1_000 < len(temporal)
+
+
+def test_the_codebooks_are_class_disjoint(spatial, temporal):
+    assert not set(spatial.words) & set(temporal.words)
+    # without `class_disjoint` a word of both classes sits in both (the first version's vocabulary)
+    words = ["walk", "fog", "light", "red", "quickly"]
+    both = [select_words(words, classes, class_disjoint=False)[0]
+            for classes in (SPATIAL_WORD_CLASSES, TEMPORAL_WORD_CLASSES)]
+    assert both == [["walk", "fog", "light", "red"], ["walk", "fog", "light", "quickly"]]
+    disjoint = [select_words(words, classes)[0] for classes in (SPATIAL_WORD_CLASSES, TEMPORAL_WORD_CLASSES)]
+    assert disjoint == [["fog", "light", "red"], ["walk", "quickly"]]
+
+
+@pytest.mark.parametrize("word, word_class", [
+    ("fog", "NOUN"), ("junction", "NOUN"), ("dog", "NOUN"), ("water", "NOUN"), ("red", "ADJ"), ("fast", "ADJ"),
+    ("walk", "VERB"), ("run", "VERB"), ("look", "VERB"), ("worked", "VERB"), ("saw", "VERB"), ("quickly", "ADV"),
+    ("across", "ADV"), ("up", "ADV"), ("away", "ADV"), ("hard", "ADJ"), ("light", "NOUN"), ("zzzq", None),
+])
+def test_primary_word_class(word, word_class):
+    assert primary_word_class(word) == word_class
+
+
+def test_filters_length_frequency_and_lemmas():
+    words = ["ph", "rs", "ye", "ax", "axe", "dog", "worked", "processed", "processing", "swans", "work", "process",
+             "swan", "ocelot"]
+    kept, dropped = select_words(words, SPATIAL_WORD_CLASSES + TEMPORAL_WORD_CLASSES)
+    assert kept == ["axe", "dog", "work", "process", "swan"]
+    assert zipf_frequency("ocelot") < 3.0 < zipf_frequency("dog")
+    assert dropped == {"shorter than 3 letters": 4, "an inflection, not a lemma": 4, "rarer than Zipf 3": 1}
+    # each filter can be switched off
+    assert select_words(["ph", "ye"], SPATIAL_WORD_CLASSES, min_word_length=2)[0] == ["ph", "ye"]
+    assert select_words(["ocelot"], SPATIAL_WORD_CLASSES, min_zipf_frequency=0)[0] == ["ocelot"]
+    assert select_words(["swans", "worked"], ["NOUN", "VERB"], lemmas_only=False)[0] == ["swans", "worked"]
 
 
 def test_function_words_are_left_out_unless_asked_for(minilm, spatial, temporal):
     # lemminflect alone tags "he" / "this" as nouns and "can" / "would" as verbs.
     assert not (FUNCTION_WORDS & set(spatial.words)) and not (FUNCTION_WORDS & set(temporal.words))
-    assert {"up", "down", "across"} <= set(temporal.words)  # direction words stay: they describe motion
-    everything = build_language_codebook(minilm, TEMPORAL_WORD_CLASSES, exclude_words=())
+    assert {"down", "across", "along", "around"} <= set(temporal.words)  # direction words: motion ("up" is short)
+    everything = build_language_codebook(minilm, TEMPORAL_WORD_CLASSES, exclude_words=(), class_disjoint=False,
+                                         lemmas_only=False, min_word_length=2)
     assert {"can", "would", "is"} <= set(everything.words)
 
 
 def test_words_are_whole_lowercase_unique_and_in_vocabulary_order(spatial, temporal):
     for codebook in (spatial, temporal):
         assert len(set(codebook.words)) == len(codebook.words)
-        assert all(w.isascii() and w.isalpha() and w.islower() and len(w) >= 2 for w in codebook.words)
+        assert all(w.isascii() and w.isalpha() and w.islower() and len(w) >= 3 for w in codebook.words)
         assert not any(w.startswith("##") for w in codebook.words)
         assert codebook.token_ids == sorted(codebook.token_ids)
 
@@ -101,6 +140,22 @@ def test_bad_arguments_raise(minilm):
         build_language_codebook(minilm, ["NOUN"], max_words=0)
     with pytest.raises(ValueError, match="no word of the classes"):
         build_language_codebook(minilm, ["AUX"], min_word_length=20)
+
+
+def test_a_vocabulary_too_small_for_max_words_names_the_numbers(minilm, temporal):
+    size = len(temporal)
+    message = (rf"max_words=20000 asks for more words than the \['VERB', 'ADV'\] vocabulary of .*: {size:,} of its "
+               r"[\d,]+ whole words pass the filters \(vocabulary_min_word_length=3, vocabulary_min_zipf_frequency=3, "
+               r"vocabulary_lemmas_only=True, vocabulary_class_disjoint=True; dropped: [\d,]+ another word class")
+    with pytest.raises(ValueError, match=message):
+        build_language_codebook(minilm, TEMPORAL_WORD_CLASSES, max_words=20_000)
+
+
+def test_language_model_names_are_never_local_paths(minilm, tmp_path):
+    assert language_model_name(minilm) == "sentence-transformers/all-MiniLM-L6-v2"
+    assert language_model_name("org/some-model") == "org/some-model"
+    (tmp_path / "my-lm").mkdir()
+    assert language_model_name(tmp_path / "my-lm") == "my-lm"
 
 
 def test_ids_to_words_round_trip(spatial):
@@ -156,8 +211,11 @@ def tiny_bpe_model(tmp_path_factory):
 def test_bpe_vocabulary_codebook(tiny_bpe_model):
     folder, table = tiny_bpe_model
     spatial = build_language_codebook(folder, SPATIAL_WORD_CLASSES)
-    assert spatial.words == ["dog", "red", "run", "car"] and spatial.token_ids == [2, 4, 6, 9]  # "a run" is a noun
-    assert torch.equal(spatial.embeddings, table[[2, 4, 6, 9]])
+    assert spatial.words == ["dog", "red", "car"] and spatial.token_ids == [2, 4, 9]
+    assert torch.equal(spatial.embeddings, table[[2, 4, 9]])
     temporal = build_language_codebook(str(folder), TEMPORAL_WORD_CLASSES)
-    assert temporal.words == ["dog", "quickly", "run"]  # "dog" is also a verb ("to dog someone")
-    assert temporal.language_model == str(folder)
+    assert temporal.words == ["quickly", "run"] and temporal.language_model == str(folder)
+    # the first version's vocabulary: any class of a word counts ("a run" is a noun, "to dog someone" a verb)
+    first = dict(class_disjoint=False, lemmas_only=False, min_zipf_frequency=0, min_word_length=2)
+    assert build_language_codebook(folder, SPATIAL_WORD_CLASSES, **first).words == ["dog", "red", "run", "car"]
+    assert build_language_codebook(folder, TEMPORAL_WORD_CLASSES, **first).words == ["dog", "quickly", "run"]

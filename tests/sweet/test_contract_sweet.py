@@ -124,10 +124,9 @@ def test_attentions_are_softmax_weights_and_the_eager_path_matches_sdpa(model):
     # the eager path (taken for this call) gives what SDPA gives: the continuous latents within a tolerance, the code
     # ids (an argmax, which a near tie may flip on another CPU / BLAS) on nearly every position, and the decoder the
     # same pixels from the same latents
-    model.quantize = False
     with torch.no_grad():
-        eager_latents, sdpa_latents = model.encode(video, output_attentions=True), model.encode(video)
-    model.quantize = True
+        eager_latents = model.encode(video, output_attentions=True, quantize=False)
+        sdpa_latents = model.encode(video, quantize=False)
     for branch in ("spatial", "temporal"):
         torch.testing.assert_close(getattr(eager_latents, f"{branch}_latents"),
                                    getattr(sdpa_latents, f"{branch}_latents"), atol=1e-5, rtol=1e-5)

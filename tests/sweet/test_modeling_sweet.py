@@ -1,12 +1,16 @@
+import json
+import logging
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
-from lemminflect import getAllLemmas
+from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel
 
 from modeling_sweet import SweetTokenizerConfig, SweetTokenizerModel
+from modeling_sweet.codebook_sweet import primary_word_class
+from modeling_sweet.configuration_sweet import RECIPE_FIELDS
 
 
 def images(batch=2, size=16):
@@ -70,9 +74,28 @@ def test_ids_are_words_of_the_right_class(word_model):
     spatial = word_model.ids_to_words(encoded.spatial_ids, "spatial")
     temporal = word_model.ids_to_words(encoded.temporal_ids, "temporal")
     assert len(spatial) == 2 and len(spatial[0]) == word_model.config.num_spatial_queries
-    assert all({"NOUN", "ADJ"} & set(getAllLemmas(word)) for row in spatial for word in row)
-    assert all({"VERB", "ADV"} & set(getAllLemmas(word)) for row in temporal for word in row)
+    assert all(primary_word_class(word) in ("NOUN", "ADJ") for row in spatial for word in row)
+    assert all(primary_word_class(word) in ("VERB", "ADV") for row in temporal for word in row)
     assert word_model.ids_to_words(torch.tensor(3), "spatial") == [word_model.config.spatial_words[3]]
+    assert not set(word_model.config.spatial_words) & set(word_model.config.temporal_words)  # class-disjoint
+
+
+def test_ids_words_ids_decode_round_trip(word_model):
+    word_model.eval()
+    encoded = word_model.encode(clips())
+    spatial = word_model.ids_to_words(encoded.spatial_ids, "spatial")
+    temporal = word_model.ids_to_words(encoded.temporal_ids, "temporal")
+    spatial_ids = word_model.words_to_ids(spatial, "spatial")
+    temporal_ids = word_model.words_to_ids(temporal, "temporal")
+    assert torch.equal(spatial_ids, encoded.spatial_ids) and torch.equal(temporal_ids, encoded.temporal_ids)
+    with torch.no_grad():
+        torch.testing.assert_close(word_model.decode(spatial_ids, temporal_ids),
+                                   word_model.decode(encoded.spatial_ids, encoded.temporal_ids), atol=0, rtol=0)
+    first_temporal_word = word_model.config.temporal_words[0]
+    with pytest.raises(KeyError, match=f"'{first_temporal_word}' is not a word of the spatial codebook"):
+        word_model.words_to_ids([first_temporal_word], "spatial")
+    with pytest.raises(ValueError, match="branch must be one of"):
+        word_model.words_to_ids(["dog"], "motion")
 
 
 def test_language_embeddings_are_the_frozen_lm_rows(word_model, minilm_path):
@@ -163,10 +186,21 @@ def test_straight_through_gradients_reach_the_encoder_and_embeddings_stay_frozen
     assert torch.equal(word_model.spatial_quantizer.language_embeddings, before)
 
 
-def test_continuous_warm_up_skips_the_codebook(word_model):
-    word_model.quantize = False
-    outputs = word_model(images())
-    assert outputs.vq_loss == 0 and outputs.spatial_ids.shape == (2, 4)
+def test_quantize_false_skips_the_codebook(word_model):
+    word_model.eval()
+    pictures = images()
+    with torch.no_grad():
+        continuous, quantized = word_model(pictures, quantize=False), word_model(pictures)
+        latents = word_model.encode(pictures, quantize=False).spatial_latents
+    assert continuous.vq_loss == 0 and quantized.vq_loss > 0 and continuous.spatial_ids.shape == (2, 4)
+    assert torch.equal(continuous.spatial_ids, quantized.spatial_ids)  # the nearest words all the same
+    assert not torch.allclose(continuous.reconstruction, quantized.reconstruction)
+    quantizer = word_model.spatial_quantizer
+    with torch.no_grad():
+        tokens = word_model.spatial_queries(word_model._encode_features(pictures.unsqueeze(2))[0].mean(dim=1))
+        torch.testing.assert_close(latents, quantizer.output_projection(F.normalize(quantizer.input_projection(tokens),
+                                                                                    dim=-1)))
+    assert not hasattr(word_model, "quantize")  # an argument, not an attribute a callback flips
 
 
 def test_save_load_round_trip(tmp_path, word_model):
@@ -260,6 +294,9 @@ def test_model_without_word_lists_says_so(tiny_sweet_config):
     [({"image_size": 30, "patch_size": 8}, "image_size"), ({"num_frames": 6}, "num_frames"),
      ({"hidden_size": 30, "num_attention_heads": 4}, "hidden_size"),
      ({"reconstruction_loss": "l3"}, "reconstruction_loss"),
+     ({"vocabulary_min_word_length": 0}, "vocabulary_min_word_length"),
+     ({"vocabulary_min_zipf_frequency": -1}, "vocabulary_min_zipf_frequency"),
+     ({"vocabulary_lemmas_only": "yes"}, "vocabulary_lemmas_only"),
      ({"spatial_words": []}, "spatial_words"), ({"num_spatial_queries": 0}, "num_spatial_queries")],
 )
 def test_config_validation_names_the_argument(kwargs, argument):
@@ -274,76 +311,64 @@ def test_config_round_trip(tmp_path):
     assert reloaded.to_dict() == config.to_dict() and reloaded.spatial_codebook_size == 2
 
 
-def tiny_resnet(path):
-    from transformers import ResNetConfig, ResNetModel
+# -- checkpoints of the first version (training recipe inside the model) ----------------------------------------------
+# What the first version wrote with `discriminator_start_step` set and `discriminator_channels=8` (checked against a
+# folder saved by that code): a 2D PatchGAN's weights in model.safetensors and the recipe in config.json.
+OLD_DISCRIMINATOR_SHAPES = {
+    "discriminator.layers.0.weight": (8, 3, 4, 4), "discriminator.layers.0.bias": (8,),
+    "discriminator.layers.2.weight": (16, 8, 4, 4), "discriminator.layers.2.bias": (16,),
+    "discriminator.layers.3.weight": (16,), "discriminator.layers.3.bias": (16,),
+    "discriminator.layers.5.weight": (32, 16, 4, 4), "discriminator.layers.5.bias": (32,),
+    "discriminator.layers.6.weight": (32,), "discriminator.layers.6.bias": (32,),
+    "discriminator.layers.8.weight": (1, 32, 3, 3), "discriminator.layers.8.bias": (1,),
+}
+OLD_RECIPE_CONFIG = {
+    "curriculum": [{"media": "images", "name": "continuous warm-up", "quantize": False, "start_step": 0,
+                    "train_temporal": False},
+                   {"media": "images", "name": "spatial", "quantize": True, "start_step": 2000,
+                    "train_temporal": False},
+                   {"media": "both", "name": "spatial-temporal", "quantize": True, "start_step": 10000,
+                    "train_temporal": True}],
+    "discriminator_channels": 8, "discriminator_start_step": 5, "discriminator_weight": 0.01,
+    "perceptual_loss_weight": 0.1, "perceptual_model_name_or_path": "/home/someone/models/convnext-small",
+}
 
-    config = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic")
-    ResNetModel(config).save_pretrained(path)
-    return str(path)
+
+def save_first_version_checkpoint(model, folder):
+    """A folder as the first version saved it: this model's files plus the discriminator's weights and the recipe's
+    config fields."""
+    model.save_pretrained(folder)
+    weights = load_file(folder / "model.safetensors")
+    generator = torch.Generator().manual_seed(0)
+    weights.update({name: torch.randn(shape, generator=generator) for name, shape in OLD_DISCRIMINATOR_SHAPES.items()})
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **OLD_RECIPE_CONFIG}, indent=2))
 
 
-def test_perceptual_loss_uses_a_local_backbone_and_is_not_saved(tmp_path, tiny_sweet_config):
-    from modeling_sweet.modeling_sweet import PerceptualLoss
-
-    backbone = tiny_resnet(tmp_path / "resnet")
-    config = tiny_sweet_config(spatial_codebook_size=10, temporal_codebook_size=10, perceptual_loss_weight=0.7,
-                               perceptual_model_name_or_path=backbone)
-    torch.manual_seed(0)
-    model = SweetTokenizerModel(config).eval()
-    torch.manual_seed(0)
-    plain = SweetTokenizerModel(tiny_sweet_config(spatial_codebook_size=10, temporal_codebook_size=10)).eval()
+def test_a_first_version_checkpoint_loads_without_its_recipe_and_says_so(tmp_path, word_model, caplog):
+    word_model.eval()
+    save_first_version_checkpoint(word_model, tmp_path / "old")
+    with caplog.at_level(logging.WARNING):
+        reloaded = AutoModel.from_pretrained(tmp_path / "old").eval()
+    messages = "\n".join(record.getMessage() for record in caplog.records)
+    assert "dropped 12 weights of the training recipe (discriminator.layers.0.bias, ...)" in messages
+    assert "ignoring the training-recipe fields ['curriculum', 'discriminator_channels'" in messages
+    assert not any(hasattr(reloaded.config, field) for field in RECIPE_FIELDS)
+    assert not hasattr(reloaded, "discriminator")
     video = clips()
     with torch.no_grad():
-        with_perceptual, without = model(video), plain(video)
-        # the term, computed here from the outputs with the same backbone loaded independently
-        perceptual = PerceptualLoss.from_local_backbone(backbone)(with_perceptual.reconstruction, video)
-    torch.testing.assert_close(with_perceptual.reconstruction, without.reconstruction)
-    assert perceptual > 0
-    torch.testing.assert_close(with_perceptual.reconstruction_loss - without.reconstruction_loss, 0.7 * perceptual)
-    torch.testing.assert_close(with_perceptual.loss - without.loss, 0.7 * perceptual)
-    model.save_pretrained(tmp_path / "saved")
-    from safetensors.torch import load_file
-
-    assert not any("backbone" in key for key in load_file(tmp_path / "saved" / "model.safetensors"))
+        torch.testing.assert_close(reloaded(video).reconstruction, word_model(video).reconstruction)
+    reloaded.save_pretrained(tmp_path / "again")  # saved again: nothing of the recipe left
+    assert set(load_file(tmp_path / "again" / "model.safetensors")) == set(word_model.state_dict())
+    assert not set(RECIPE_FIELDS) & set(json.loads((tmp_path / "again" / "config.json").read_text()))
 
 
-def test_perceptual_loss_is_zero_for_identical_pixels_and_compares_frames_as_images(tmp_path):
-    from modeling_sweet.modeling_sweet import PerceptualLoss
-
-    loss = PerceptualLoss.from_local_backbone(tiny_resnet(tmp_path / "resnet"))
-    video, other = clips(), clips()
-    torch.testing.assert_close(loss(video, video), torch.tensor(0.0))
-    def frames(clip):
-        return clip.transpose(1, 2).flatten(0, 1)
-
-    torch.testing.assert_close(loss(video, other), loss(frames(video), frames(other)))
-
-
-def test_perceptual_loss_without_weights_says_so(tmp_path, tiny_sweet_config):
-    config = tiny_sweet_config(spatial_codebook_size=10, temporal_codebook_size=10, perceptual_loss_weight=0.1,
-                               perceptual_model_name_or_path=str(tmp_path / "nothing-here"))
-    model = SweetTokenizerModel(config)
-    with pytest.raises(OSError, match="asks for a perceptual loss, but no backbone could be loaded"):
-        model(images())
-    with pytest.raises(ValueError, match="`perceptual_model_name_or_path`"):
-        tiny_sweet_config(perceptual_loss_weight=0.1)
-
-
-def test_discriminator_losses_train_each_side_only(tiny_sweet_config):
-    model = SweetTokenizerModel(tiny_sweet_config(spatial_codebook_size=10, temporal_codebook_size=10,
-                                                  discriminator_start_step=0, discriminator_channels=8))
-    model.adversarial = True
-    outputs = model(clips())
-    assert outputs.generator_loss is not None and outputs.discriminator_loss > 0
-    outputs.generator_loss.backward(retain_graph=True)
-    assert all(p.grad is None for p in model.discriminator.parameters())
-    assert model.get_parameter("encoder.0.mlp.0.weight").grad.abs().sum() > 0
-    model.zero_grad(set_to_none=True)
-    outputs.discriminator_loss.backward()
-    assert all(p.grad is not None for p in model.discriminator.parameters())
-    assert model.get_parameter("encoder.0.mlp.0.weight").grad is None
-
-
-def test_no_discriminator_unless_configured(word_model):
-    assert word_model.discriminator is None
-    assert word_model(images()).discriminator_loss is None
+def test_a_first_version_config_loads_with_a_warning(tmp_path, caplog):
+    SweetTokenizerConfig(hidden_size=32, num_attention_heads=2).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, **OLD_RECIPE_CONFIG}))
+    with caplog.at_level(logging.WARNING):
+        loaded = AutoConfig.from_pretrained(tmp_path)
+    assert "perceptual_model_name_or_path" in caplog.text and "SweetTokenizerTrainingArguments" in caplog.text
+    assert loaded.hidden_size == 32 and "curriculum" not in loaded.to_dict()
