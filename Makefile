@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: install
 	$(PY) examples/run_captioning_demo.py
-	$(PY) examples/run_demo.py
+	$(PY) examples/run_demo.py --epochs 8
 	$(PY) examples/run_sweet_demo.py
 
 test: install
