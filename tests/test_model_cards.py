@@ -162,7 +162,8 @@ def _hsanet_rows(text: str) -> dict[str, tuple[str, str]]:
 def test_hsanet_card_numbers_match_the_readme_make_demo_columns():
     card_rows = _hsanet_rows(_section("hsanet.md", "Evaluation"))
     readme = (ROOT / "README.md").read_text()
-    readme_rows = _hsanet_rows(readme[readme.index("### HSA-Net ("):readme.index("### SweetTokenizer (")])
+    section = readme[readme.index("### HSA-Net property prediction ("):readme.index("### SweetTokenizer (")]
+    readme_rows = _hsanet_rows(section)
     assert len(card_rows) >= 6
     assert card_rows == {model: readme_rows[model] for model in card_rows}
 
