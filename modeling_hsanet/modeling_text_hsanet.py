@@ -255,8 +255,8 @@ class HSANetForConditionalGeneration(HSANetPreTrainedModel, GenerationMixin):
         logits_to_keep (`int`, *optional*, defaults to 0):
             Compute logits for the last `logits_to_keep` positions only (0: all), as transformers' language models.
             With `labels`, the loss covers those positions too (labels are cut to the same window): with left
-            padding the targets end every row, so `1 + the longest target` gives the full loss for a fraction of the
-            vocabulary projection's cost (`HSANetProcessor.collate(..., trim_logits=True)` sets it).
+            padding the targets end every row, so `1 + the longest target` gives the full loss without the other
+            positions' logits (`HSANetProcessor.collate(..., trim_logits=True)` sets it).
         cache, use_cache, output_attentions, output_hidden_states:
             Passed to the language model.
         num_items_in_batch (*optional*):

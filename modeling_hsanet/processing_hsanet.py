@@ -388,7 +388,8 @@ class HSANetProcessor(ProcessorMixin):
         """Data collator: rows with a SMILES column and an optional label column -> a batch; with a tokenizer, rows
         with SMILES, an optional instruction (`text_key`) and an optional target text (`target_key`).
         `trim_logits=True` (left padding, targets given) adds `logits_to_keep`, the window that holds every target,
-        so the model projects only those positions onto the vocabulary (the same loss, less compute)."""
+        so the model projects only those positions onto the vocabulary (the same loss; the other positions' logits
+        are not computed)."""
         if len(rows) == 0:
             raise ValueError("cannot collate an empty list of rows")
         missing = [i for i, row in enumerate(rows) if smiles_key not in row]
