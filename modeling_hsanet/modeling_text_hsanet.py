@@ -20,6 +20,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_hsanet import HSANetConfig
 from .modeling_hsanet import HSANetModel, HSANetPreTrainedModel
+from .processing_hsanet import special_token_id
 
 GRAPH_INPUT_NAMES = ("atom_features", "edge_index", "bond_features", "num_atoms", "structure_rank",
                      "distance_to_previous", "distance_to_next", "motif_counts")
@@ -163,7 +164,7 @@ class HSANetForConditionalGeneration(HSANetPreTrainedModel, GenerationMixin):
         model = cls(config, language_model=language_model, hsanet=hsanet)
         for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
             if getattr(model.generation_config, name) is None:
-                setattr(model.generation_config, name, _special_token_id(tokenizer, name))
+                setattr(model.generation_config, name, special_token_id(tokenizer, name))
         return model
 
     @property
@@ -340,15 +341,6 @@ class HSANetForConditionalGeneration(HSANetPreTrainedModel, GenerationMixin):
                 raise ValueError("give the molecules either as graph inputs or as graph_embeds, not both")
             kwargs["graph_embeds"], _ = self.get_graph_features(**graph_inputs)
         return super().generate(input_ids=input_ids, **kwargs)
-
-
-def _special_token_id(tokenizer, name: str) -> int | None:
-    """A tokenizer's BOS/EOS/PAD id, with BERT's CLS/SEP standing in for BOS/EOS."""
-    token_id = getattr(tokenizer, name, None)
-    if token_id is None:
-        token_id = getattr(tokenizer, {"bos_token_id": "cls_token_id", "eos_token_id": "sep_token_id"}.get(name, name),
-                           None)
-    return token_id
 
 
 __all__ = ["HSANetForConditionalGeneration", "HSANetTextProjector", "HSANetCausalLMOutputWithPast"]

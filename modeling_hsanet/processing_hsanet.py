@@ -163,6 +163,14 @@ class NoTextTokenizer:
         return f"{type(self).__name__}()"
 
 
+def special_token_id(tokenizer, name: str) -> int | None:
+    """A tokenizer's `bos_token_id` / `eos_token_id` / `pad_token_id`, with BERT's CLS / SEP standing in for BOS / EOS
+    (a BERT warm-started as a decoder): the one rule for the prompts and the generation config."""
+    token_id = getattr(tokenizer, name, None)
+    fallback = {"bos_token_id": "cls_token_id", "eos_token_id": "sep_token_id"}.get(name)
+    return token_id if token_id is not None or fallback is None else getattr(tokenizer, fallback, None)
+
+
 DEFAULT_GRAPH_TOKEN = "<graph>"
 DEFAULT_PROMPT_TEMPLATE = "SMILES: {smiles}. Graph: <graph>. {instruction}"
 DEFAULT_INSTRUCTION = "Describe this molecule."
@@ -265,9 +273,7 @@ class HSANetProcessor(ProcessorMixin):
         return self.tokenizer.convert_tokens_to_ids(self.graph_token) if self.has_text else None
 
     def _special_id(self, name: str) -> int | None:
-        fallback = {"bos_token_id": "cls_token_id", "eos_token_id": "sep_token_id"}.get(name)
-        token_id = getattr(self.tokenizer, name, None)
-        return token_id if token_id is not None or fallback is None else getattr(self.tokenizer, fallback, None)
+        return special_token_id(self.tokenizer, name)
 
     def __call__(
         self,
