@@ -12,8 +12,15 @@ b. Time and peak memory of featurizing one chain of ~1k, 5k, 10k and 20k atoms (
    first, Linux) minus its resident set before, so RDKit's C++ allocations count. The new featurizer's RDKit canonical
    ranking is also timed alone: it is the one step whose time grows faster than the atoms (about atoms x graph
    diameter on a chain).
+c. Parallel featurization on the c-Met ligands, 1 process vs N worker processes side by side (N = `--workers`,
+   default `os.cpu_count()`): `HSANetProcessor.featurize_dataset(num_proc=...)` (`datasets.map`, nothing cached) and
+   the `molecular-feature-extraction` pipeline end to end (`num_workers=0` vs N, batches of 64; the model is the
+   default `HSANetConfig()` on a GPU, a tiny one on CPU so that featurization is what is measured: `--pipeline-model`).
+d. Length bucketing in the pipeline (same model, N workers): padded atom positions per real atom and molecules/s,
+   batches in input order vs `bucket_by_size=True`.
 
-Options: `--quick` (200 molecules, chains up to 10k atoms), `--threads N` (torch intra-op threads).
+Options: `--quick` (200 molecules, chains up to 10k atoms), `--threads N` (torch intra-op threads), `--workers N`,
+`--pipeline-model tiny|default`, `--tables abcd` (which tables to print).
 """
 
 from __future__ import annotations
@@ -37,13 +44,18 @@ import rdkit  # noqa: E402
 from bench_hsanet import benchmark_parser, markdown_table, parse_benchmark_args  # noqa: E402
 from torch_geometric.utils import from_smiles  # noqa: E402
 
-from modeling_hsanet import HSANetProcessor  # noqa: E402
+from modeling_hsanet import HSANetConfig, HSANetModel, HSANetProcessor  # noqa: E402
 from modeling_hsanet.data_hsanet import load_cmet_ligands  # noqa: E402
+from modeling_hsanet.pipeline_hsanet import size_sorted_order  # noqa: E402
 from modeling_hsanet.processing_hsanet import collate_graphs  # noqa: E402
 
 PREVIOUS_COMMIT = "3e8c574"  # the last featurizer with the SMILES round trip and all-pairs Dijkstra
 CHAIN_UNITS = (333, 1667, 3333, 6666)  # "CCO" * k: 999, 5,001, 9,999 and 19,998 atoms
 SUBPROCESS_TIMEOUT_S = 300
+PIPELINE_BATCH_SIZE = 64
+# The tiny model of table c on CPU (the tests' size): its forward is cheap beside featurization.
+TINY_MODEL = dict(hidden_size=32, num_gnn_layers=2, num_attention_heads=2, num_query_tokens=4, mamba_d_state=4,
+                  fusion_intermediate_size=64, num_motif_tokens=2)
 
 CHAIN_SCRIPT = textwrap.dedent("""
     import json, sys, time
@@ -159,8 +171,71 @@ def chain_rows(units_list: tuple[int, ...], previous: str | None) -> list[list[s
     return rows
 
 
+def best_rate(count: int, run, repeats: int) -> float:
+    """Molecules/s of `run()` over `count` molecules, best of `repeats`."""
+    return count / min(_seconds(run) for _ in range(repeats))
+
+
+def feature_pipeline(directory: str, model_size: str):
+    """A `molecular-feature-extraction` pipeline on a saved model of `model_size` (`tiny` or `default`), on the GPU
+    when there is one."""
+    import torch
+    from transformers import pipeline
+
+    torch.manual_seed(0)
+    config = HSANetConfig(**TINY_MODEL) if model_size == "tiny" else HSANetConfig()
+    HSANetModel(config).eval().save_pretrained(directory)
+    HSANetProcessor().save_pretrained(directory)
+    device = 0 if torch.cuda.is_available() else -1
+    return pipeline("molecular-feature-extraction", model=directory, device=device)
+
+
+def parallel_rows(smiles: list[str], workers: int, extractor, repeats: int) -> list[list[str]]:
+    """Table c: 1 process vs `workers` processes, featurize_dataset and the pipeline, side by side."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    processor = HSANetProcessor()
+    dataset = datasets.Dataset.from_dict({"smiles": smiles})  # in memory: datasets caches nothing
+
+    def featurize(num_proc):
+        return lambda: processor.featurize_dataset(dataset, num_proc=num_proc, load_from_cache_file=False)
+
+    def extract(num_workers):
+        return lambda: extractor(smiles, batch_size=PIPELINE_BATCH_SIZE, num_workers=num_workers)
+
+    extractor(smiles[:8], batch_size=4)  # warm-up
+    rows = []
+    for name, make, serial in (("`processor.featurize_dataset(num_proc=...)`", featurize, 1),
+                               (f"pipeline `molecular-feature-extraction` ({extractor.device}), `num_workers=`",
+                                extract, 0)):
+        one, many = best_rate(len(smiles), make(serial), repeats), best_rate(len(smiles), make(workers), repeats)
+        rows.append([name, f"{len(smiles)}", f"{serial}: {one:,.0f}", f"{workers}: {many:,.0f}",
+                     f"{many / one:.2f}x"])
+    return rows
+
+
+def bucketing_rows(smiles: list[str], workers: int, extractor, repeats: int) -> list[list[str]]:
+    """Table d: padding and molecules/s of the pipeline, batches in input order vs bucketed by size."""
+    atoms = [graph.num_atoms for graph in HSANetProcessor().feature_extractor.featurize(smiles)]
+    rows = []
+    for name, order in (("input order", list(range(len(smiles)))),
+                        ("`bucket_by_size=True`", size_sorted_order(atoms, PIPELINE_BATCH_SIZE))):
+        batches = [[atoms[i] for i in order[start:start + PIPELINE_BATCH_SIZE]]
+                   for start in range(0, len(order), PIPELINE_BATCH_SIZE)]
+        padding = sum(max(batch) * len(batch) - sum(batch) for batch in batches)
+        rate = best_rate(len(smiles), lambda: extractor(smiles, batch_size=PIPELINE_BATCH_SIZE, num_workers=workers,
+                                                        bucket_by_size=name != "input order"), repeats)
+        rows.append([name, f"{len(smiles)}", f"{padding / sum(atoms):.3f}", f"{rate:,.0f}"])
+    return rows
+
+
 def main() -> None:
     parser = benchmark_parser(__doc__.splitlines()[0], "200 molecules, chains up to 10k atoms (smoke run)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="N of tables c and d (default: CPUs)")
+    parser.add_argument("--pipeline-model", choices=("tiny", "default"), default=None,
+                        help="model of tables c and d (default: `default` on a GPU, `tiny` on CPU)")
+    parser.add_argument("--tables", default="abcd", help="which tables to print, e.g. `cd`")
     args = parse_benchmark_args(parser)
     smiles = [m.smiles for m in load_cmet_ligands()]
     smiles = smiles[:200] if args.quick else smiles
@@ -171,18 +246,42 @@ def main() -> None:
           f" Python {platform.python_version()}, RDKit {rdkit.__version__}\n")
     directory = tempfile.TemporaryDirectory()
     previous = previous_featurizer(directory.name)
-    print("### a. Featurization throughput on the c-Met ligands (one process)\n")
-    print(markdown_table(["featurizer", "molecules", "molecules/s", "vs from_smiles"],
-                         featurization_throughput(smiles, 2 if args.quick else 3, previous)))
-    print("\nHSA-Net also computes BRICS fragments, the structure-aware order, bounded distances and 85 functional-"
-          "group counts; `from_smiles` gives OGB-like atom/bond features only.\n")
-    print("### b. One chain molecule (`\"CCO\" * k`), each run in its own subprocess\n")
-    headers = ["atoms", "new s", "new time vs 1k", "new peak MB", "new memory vs 1k", "RDKit ranking s / rest s",
-               "previous s", "previous time vs 1k", "previous peak MB", "previous memory vs 1k"]
-    print(markdown_table(headers, chain_rows(units, previous)))
-    print("\nPeak MB: peak resident set while featurizing minus the resident set before. RDKit ranking: "
-          "`Chem.CanonicalRankAtoms` timed alone in the same process; rest: the new total minus it (noisy). The "
-          "ranking grows with atoms x diameter on a chain; read the rest's growth off the rows above.")
+    if "a" in args.tables:
+        print("### a. Featurization throughput on the c-Met ligands (one process)\n")
+        print(markdown_table(["featurizer", "molecules", "molecules/s", "vs from_smiles"],
+                             featurization_throughput(smiles, 2 if args.quick else 3, previous)))
+        print("\nHSA-Net also computes BRICS fragments, the structure-aware order, bounded distances and 85 "
+              "functional-group counts; `from_smiles` gives OGB-like atom/bond features only.\n")
+    if "b" in args.tables:
+        print("### b. One chain molecule (`\"CCO\" * k`), each run in its own subprocess\n")
+        headers = ["atoms", "new s", "new time vs 1k", "new peak MB", "new memory vs 1k", "RDKit ranking s / rest s",
+                   "previous s", "previous time vs 1k", "previous peak MB", "previous memory vs 1k"]
+        print(markdown_table(headers, chain_rows(units, previous)))
+        print("\nPeak MB: peak resident set while featurizing minus the resident set before. RDKit ranking: "
+              "`Chem.CanonicalRankAtoms` timed alone in the same process; rest: the new total minus it (noisy). The "
+              "ranking grows with atoms x diameter on a chain; read the rest's growth off the rows above.\n")
+    if "c" in args.tables or "d" in args.tables:
+        import torch
+
+        if args.workers < 1:
+            parser.error("--workers must be >= 1")
+        model_size = args.pipeline_model or ("default" if torch.cuda.is_available() else "tiny")
+        extractor = feature_pipeline(os.path.join(directory.name, "model"), model_size)
+        repeats = 1 if args.quick else 2
+        if "c" in args.tables:
+            print(f"### c. Parallel featurization on the c-Met ligands: 1 process vs {args.workers} workers\n")
+            print(markdown_table(["path", "molecules", "1 process: molecules/s", "N workers: molecules/s",
+                                  "speed-up"], parallel_rows(smiles, args.workers, extractor, repeats)))
+            print(f"\nPipeline model: `{model_size}` HSANetConfig, batches of {PIPELINE_BATCH_SIZE}; the pipeline row "
+                  "includes the model's forward, run in the main process beside the workers. Best of "
+                  f"{repeats}; worker start-up is included.\n")
+        if "d" in args.tables:
+            print(f"### d. Length bucketing in the pipeline ({args.workers} workers, batches of "
+                  f"{PIPELINE_BATCH_SIZE})\n")
+            print(markdown_table(["batches", "molecules", "padded positions per atom", "molecules/s"],
+                                 bucketing_rows(smiles, args.workers, extractor, repeats)))
+            print("\nPadded positions: what the model's dense (batch, max_atoms) layout adds, summed over batches, "
+                  "divided by the real atoms.")
     directory.cleanup()
 
 

@@ -148,9 +148,9 @@ def check_scan_kernel(device: str) -> tuple[str, bool, str] | None:
     batch, inner, state, length = 4, 64, 16, 256
     u, B, C = (
         torch.randn(*shape, generator=generator)
-        for shape in ((batch, inner, length), (batch, state, length), (batch, state, length))
-    )
-    delta = torch.nn.functional.softplus(torch.randn(batch, inner, length, generator=generator))
+        for shape in ((batch, length, inner), (batch, length, state), (batch, length, state))
+    )  # the model's (batch, length, channels) layout
+    delta = torch.nn.functional.softplus(torch.randn(batch, length, inner, generator=generator))
     A, D = -torch.rand(inner, state, generator=generator) * 3, torch.randn(inner, generator=generator)
     args = [x.to(device) for x in (u, delta, A, B, C, D)]
     difference = max_relative_difference(selective_scan(*args), selective_scan_pytorch(*args))

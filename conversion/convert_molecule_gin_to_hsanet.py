@@ -7,13 +7,16 @@ layouts of that GIN exist and this script knows the key map of both:
   GraphMVP_G start point it loads): OGB `AtomEncoder` / `BondEncoder` (9 atom / 3 bond features, one table per
   column), layer = `MLP((1 + eps) * x_i + sum_j relu(x_j + e_ij))` with MLP = Linear-BatchNorm-ReLU-Linear and a
   trained `eps`, no self-loops, then BatchNorm and ReLU except after the last layer. That is HSA-Net's `GINEConv`
-  encoder on the `"ogb"` feature scheme term for term: **converted**, numerically equivalent for the same integer
-  features (tested).
-* **pretrain-gnns** (snap-stanford/pretrain-gnns `chem/model.py`; `supervised_contextpred.pth`, MolCA's
-  `graphcl_80.pth`): 2 atom / 2 bond features, self-loops with their own bond type, no ReLU on messages, MLP without
-  BatchNorm. The key map is written (`pretrain_gnns_rules`) but conversion is **refused**
-  (`ConversionBlockedError`, see `pretrain_gnns_blockers`): the package has no 2+2 feature scheme and its GIN layer
-  cannot reproduce that layer's math.
+  encoder (`gin_variant="gine"`) on the `"ogb"` feature scheme term for term: **converted**, numerically
+  equivalent for the same integer features (tested).
+* **pretrain-gnns** (snap-stanford/pretrain-gnns `chem/model.py`; `supervised_contextpred.pth`, GraphCL's / MolCA's
+  `graphcl_80.pth`): `x_embedding1/2` (atom type 120, chirality 3), per layer `edge_embedding1/2` (bond type 6,
+  direction 3), layer = `MLP(sum_{j in N(i) + i} (x_j + e_ji))` with a self-loop edge per atom (bond type 4,
+  direction 0), no ReLU on messages, MLP = Linear-ReLU-Linear, then BatchNorm and ReLU except after the last layer.
+  That is HSA-Net's `gin_variant="pretrain_gnns"` GIN on the `"pretrain_gnns"` feature scheme: **converted**,
+  numerically equivalent for the same integer features (tested). MolCA's own copy of the layer adds its self-loops
+  with bond features (0, 0): `--config-overrides '{"gin_self_loop_bond_features": [0, 0]}'` for a GIN trained
+  inside MolCA.
 
 Everything of `HSANetModel` outside the GIN (projectors, motif branch, source embedding, fusion) is freshly
 initialised (seeded) and the printed summary says so. The output folder holds `config.json`, `model.safetensors` and
@@ -67,10 +70,9 @@ IGNORED_KEYS = {
 # BatchNorm step counters: absent from checkpoints saved by torch < 0.4.1, and only read when momentum is None.
 OPTIONAL_SUFFIX = ".num_batches_tracked"
 
-# pretrain-gnns vocabularies (chem/model.py): atom type 118 + mask = 120, chirality 3; bond type 4 + self-loop (4)
-# + mask (5) = 6, bond direction 3.
-PRETRAIN_GNNS_ATOM_SIZES = (120, 3)
-PRETRAIN_GNNS_BOND_SIZES = (6, 3)
+# What each layout fixes in the config (an override that differs is an error): the GIN layer math.
+GIN_VARIANTS = {MOLECULESTM: "gine", PRETRAIN_GNNS: "pretrain_gnns"}
+DEFAULT_FEATURE_SCHEMES = {MOLECULESTM: "ogb", PRETRAIN_GNNS: "pretrain_gnns"}
 
 # OGB < 1.3.6 (MoleculeSTM pins ogb==1.2.0) had 4 chirality entries and no "misc" row.
 CHIRALITY_COLUMN = 1
@@ -80,15 +82,13 @@ CHIRALITY_MISC_ROW = OGB_ATOM_VOCABULARIES[CHIRALITY_COLUMN].index(MISC)
 OGB_ATOM_COLUMNS = ("atomic number", "chirality", "degree", "formal charge", "number of hydrogens",
                     "radical electrons", "hybridization", "aromatic", "in ring")
 OGB_BOND_COLUMNS = ("bond type", "stereo", "conjugated")
+PRETRAIN_GNNS_ATOM_COLUMNS = ("atom type", "chirality")
+PRETRAIN_GNNS_BOND_COLUMNS = ("bond type", "bond direction")
 PROBE_SMILES = ("CCO", "c1ccccc1O", "C[C@H](N)C(=O)O", "C/C=C/C(=O)[O-].[Na+]", "[NH4+]", "ClC(Cl)(Cl)Br")
 
 
 class ConversionError(ValueError):
     """The checkpoint or the arguments do not fit the conversion; the message names the offending keys."""
-
-
-class ConversionBlockedError(ConversionError):
-    """The checkpoint layout is understood, but HSA-Net cannot reproduce the original model."""
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -140,26 +140,22 @@ def moleculestm_rules(hidden: int, num_layers: int, atom_sizes: tuple[int, ...],
     return rules
 
 
-def pretrain_gnns_rules(hidden: int, num_layers: int) -> tuple[list[TensorRule], list[str]]:
-    """Key map pretrain-gnns GIN -> `HSANetModel.encoder`, and the HSA-Net GIN keys that have no source there.
-
-    The unsourced keys are the GINEConv `eps` (pretrain-gnns has no eps: the node's own state enters through a
-    self-loop edge) and the BatchNorm inside the MLP (pretrain-gnns' MLP is Linear-ReLU-Linear, hence `mlp.2`).
-    """
+def pretrain_gnns_rules(hidden: int, num_layers: int, atom_sizes: tuple[int, ...],
+                        bond_sizes: tuple[int, ...]) -> list[TensorRule]:
+    """Key map pretrain-gnns GIN -> `HSANetModel.encoder` with `gin_variant="pretrain_gnns"` (every GIN tensor of
+    HSA-Net has exactly one rule). The two atom tables and each layer's two bond tables are concatenated in column
+    order; the MLP is Linear-ReLU-Linear in both (`mlp.0` / `mlp.2` -> `nn.0` / `nn.2`)."""
     rules = [TensorRule("encoder.atom_embedding.embedding.weight", ("x_embedding1.weight", "x_embedding2.weight"),
-                        tuple((size, hidden) for size in PRETRAIN_GNNS_ATOM_SIZES))]
-    unsourced = []
+                        tuple((size, hidden) for size in atom_sizes))]
     for i in range(num_layers):
         source, target = f"gnns.{i}", f"encoder.convolutions.{i}"
         rules.append(TensorRule(f"encoder.bond_embeddings.{i}.embedding.weight",
                                 (f"{source}.edge_embedding1.weight", f"{source}.edge_embedding2.weight"),
-                                tuple((size, hidden) for size in PRETRAIN_GNNS_BOND_SIZES)))
+                                tuple((size, hidden) for size in bond_sizes)))
         rules += _linear_rules(f"{target}.nn.0", f"{source}.mlp.0", hidden, 2 * hidden)
-        rules += _linear_rules(f"{target}.nn.3", f"{source}.mlp.2", 2 * hidden, hidden)
+        rules += _linear_rules(f"{target}.nn.2", f"{source}.mlp.2", 2 * hidden, hidden)
         rules += _batch_norm_rules(f"encoder.norms.{i}", f"batch_norms.{i}", hidden)
-        unsourced += [f"{target}.eps"] + [f"{target}.nn.1.{name}" for name in
-                                           ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")]
-    return rules, unsourced
+    return rules
 
 
 def apply_rules(state_dict: dict[str, torch.Tensor], rules: list[TensorRule], layout: str) -> dict[str, torch.Tensor]:
@@ -204,6 +200,10 @@ def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     except pickle.UnpicklingError as error:
         raise ConversionError(f"{str(path)!r} holds more than tensors, torch.load(weights_only=True) refused it "
                               f"({error}); re-save the model's state_dict() alone") from error
+    except (RuntimeError, OSError, EOFError) as error:  # a cut-off or corrupted file: torch's zip reader fails
+        raise ConversionError(f"{str(path)!r} ({path.stat().st_size:,} bytes) could not be read by torch.load "
+                              f"({type(error).__name__}: {str(error).splitlines()[0][:200]}): the file is "
+                              "truncated or not a torch checkpoint; download or copy it again") from error
     for wrapper in ("state_dict", "model", "model_state_dict"):
         if isinstance(loaded, dict) and isinstance(loaded.get(wrapper), dict):
             loaded = loaded[wrapper]
@@ -278,7 +278,7 @@ def parse_config_overrides(text: str | None) -> dict:
 
 def build_config(derived: dict, overrides: dict) -> HSANetConfig:
     """`HSANetConfig` from what the checkpoint fixes (`derived`) and the user's other choices (`overrides`)."""
-    for key in ("hidden_size", "num_gnn_layers"):
+    for key in ("hidden_size", "num_gnn_layers", "gin_variant"):
         if key in overrides and overrides[key] != derived[key]:
             raise ConversionError(f"--config-overrides sets {key}={overrides[key]!r} but the checkpoint has "
                                   f"{key}={derived[key]}")
@@ -317,15 +317,51 @@ def ogb_reference_bond_row(bond) -> list[int]:
     return [_vocabulary_index(vocabulary, value) for vocabulary, value in zip(OGB_BOND_VOCABULARIES, values)]
 
 
-def featurizer_differences_from_ogb(scheme: FeatureScheme, smiles: tuple[str, ...] = PROBE_SMILES) -> list[str]:
-    """Columns where `scheme`'s featurizer disagrees with OGB's rules on a few probe molecules (empty: it agrees).
+# pretrain-gnns `chem/loader.py` `allowable_features` (the lists `mol_to_graph_data_obj_simple` indexes), as written
+# there: the chirality list has CHI_OTHER at index 3, one past the model's 3-row table.
+_PRETRAIN_GNNS_ATOMIC_NUMBERS = list(range(1, 119))
+_PRETRAIN_GNNS_CHIRALITY = ["CHI_UNSPECIFIED", "CHI_TETRAHEDRAL_CW", "CHI_TETRAHEDRAL_CCW", "CHI_OTHER"]
+_PRETRAIN_GNNS_BONDS = ["SINGLE", "DOUBLE", "TRIPLE", "AROMATIC"]
+_PRETRAIN_GNNS_BOND_DIRS = ["NONE", "ENDUPRIGHT", "ENDDOWNRIGHT"]
 
-    A converted OGB-trained GIN only reproduces the original model when its inputs are OGB's features.
+
+def pretrain_gnns_reference_atom_row(atom) -> list[int]:
+    """pretrain-gnns' atom rule (`mol_to_graph_data_obj_simple`), written out independently of the featurizer;
+    raises `ValueError` where the original does (an atom type or tag outside its lists)."""
+    return [_PRETRAIN_GNNS_ATOMIC_NUMBERS.index(atom.GetAtomicNum()),
+            _PRETRAIN_GNNS_CHIRALITY.index(str(atom.GetChiralTag()))]
+
+
+def pretrain_gnns_reference_bond_row(bond) -> list[int]:
+    """pretrain-gnns' bond rule: bond type and `GetBondDir()`."""
+    return [_PRETRAIN_GNNS_BONDS.index(str(bond.GetBondType())),
+            _PRETRAIN_GNNS_BOND_DIRS.index(str(bond.GetBondDir()))]
+
+
+# layout -> (name of the original featurizer, atom columns, bond columns, reference atom rule, reference bond rule)
+REFERENCE_FEATURIZERS = {
+    MOLECULESTM: ("OGB's", OGB_ATOM_COLUMNS, OGB_BOND_COLUMNS, ogb_reference_atom_row, ogb_reference_bond_row),
+    PRETRAIN_GNNS: ("pretrain-gnns'", PRETRAIN_GNNS_ATOM_COLUMNS, PRETRAIN_GNNS_BOND_COLUMNS,
+                    pretrain_gnns_reference_atom_row, pretrain_gnns_reference_bond_row),
+}
+
+
+def featurizer_differences_from_ogb(scheme: FeatureScheme, smiles: tuple[str, ...] = PROBE_SMILES) -> list[str]:
+    """Columns where `scheme`'s featurizer disagrees with OGB's rules on a few probe molecules (empty: it agrees)."""
+    return featurizer_differences(scheme, MOLECULESTM, smiles)
+
+
+def featurizer_differences(scheme: FeatureScheme, layout: str, smiles: tuple[str, ...] = PROBE_SMILES) -> list[str]:
+    """Columns where `scheme`'s featurizer disagrees with the rules of `layout`'s original featurizer on a few probe
+    molecules (empty: it agrees).
+
+    A converted GIN only reproduces the original model when its inputs are the original's features.
     """
+    name, atom_columns, bond_columns, atom_reference, bond_reference = REFERENCE_FEATURIZERS[layout]
     differences = []
     for kind, columns, ours, reference, items in (
-        ("atom", OGB_ATOM_COLUMNS, scheme.atom_features, ogb_reference_atom_row, lambda mol: mol.GetAtoms()),
-        ("bond", OGB_BOND_COLUMNS, scheme.bond_features, ogb_reference_bond_row, lambda mol: mol.GetBonds()),
+        ("atom", atom_columns, scheme.atom_features, atom_reference, lambda mol: mol.GetAtoms()),
+        ("bond", bond_columns, scheme.bond_features, bond_reference, lambda mol: mol.GetBonds()),
     ):
         differing, total = np.zeros(len(columns), dtype=np.int64), 0
         for text in smiles:
@@ -333,34 +369,12 @@ def featurizer_differences_from_ogb(scheme: FeatureScheme, smiles: tuple[str, ..
             expected = np.array([reference(item) for item in items(mol)], dtype=np.int64).reshape(-1, len(columns))
             got = np.asarray(ours(mol))
             if got.shape != expected.shape:
-                return [f"{kind} features have shape {got.shape} for {text!r}, OGB's have {expected.shape}"]
+                return [f"{kind} features have shape {got.shape} for {text!r}, {name} have {expected.shape}"]
             differing += (got != expected).sum(axis=0)
             total += len(expected)
-        differences += [f"{kind} column {c} ({columns[c]}) differs from OGB's on {int(differing[c])} of {total} "
+        differences += [f"{kind} column {c} ({columns[c]}) differs from {name} on {int(differing[c])} of {total} "
                         f"probe {kind}s" for c in np.flatnonzero(differing)]
     return differences
-
-
-def pretrain_gnns_blockers() -> list[str]:
-    """Why a pretrain-gnns GIN cannot become an HSA-Net encoder today (the first item changes with the package)."""
-    two_plus_two = [name for name, scheme in FEATURE_SCHEMES.items()
-                    if tuple(scheme.atom_vocabulary_sizes) == PRETRAIN_GNNS_ATOM_SIZES
-                    and tuple(scheme.bond_vocabulary_sizes) == PRETRAIN_GNNS_BOND_SIZES]
-    scheme = (f"feature scheme {two_plus_two} has the 2+2 vocabulary sizes, but the layer math below still differs"
-              if two_plus_two else
-              "feature scheme: pretrain-gnns needs 2+2 features (atom type 120 rows incl. mask, chirality 3; bond "
-              f"type 6 incl. self-loop and mask, bond direction 3); modeling_hsanet.FEATURE_SCHEMES has "
-              f"{sorted(FEATURE_SCHEMES)} and no 2+2 scheme")
-    return [
-        scheme,
-        "messages: HSA-Net's GINEConv sums relu(x_j + e_ij); pretrain-gnns sums x_j + e_ij without ReLU (its layer-0 "
-        "inputs and edge embeddings take both signs, so the ReLU changes the result)",
-        "self term: pretrain-gnns adds a self-loop edge (bond type 4, direction 0; MolCA's copy uses bond type 0) "
-        "where GINEConv adds (1 + eps) * x_i; exact only after folding W0 @ e_self into the first MLP bias, eps = 0",
-        "MLP: pretrain-gnns' MLP is Linear-ReLU-Linear (keys mlp.0 / mlp.2), HSA-Net's is "
-        "Linear-BatchNorm-ReLU-Linear; that BatchNorm is the identity only in eval mode (running_var = 1 - bn_eps), "
-        "not while fine-tuning",
-    ]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -388,7 +402,7 @@ class ConversionSummary:
             f"  from {self.checkpoint}",
             f"  to   {self.output} (config.json, model.safetensors, processor_config.json)",
             f"  config: hidden_size={config.hidden_size}, num_gnn_layers={config.num_gnn_layers}, "
-            f"feature_scheme={config.feature_scheme!r}",
+            f"feature_scheme={config.feature_scheme!r}, gin_variant={config.gin_variant!r}",
             f"  prefixes stripped: {', '.join(self.stripped_prefixes) or 'none'}",
         ]
         lines += [f"  ignored {key}: {why}" for key, why in self.ignored.items()]
@@ -417,34 +431,49 @@ def convert(checkpoint: str | Path, output: str | Path, config_overrides: dict |
     hidden, num_layers = infer_gnn_size(state_dict)
     overrides = dict(config_overrides or {})
 
-    if detected == PRETRAIN_GNNS:
-        rules, _ = pretrain_gnns_rules(hidden, num_layers)
-        apply_rules(state_dict, rules, f"pretrain-gnns GIN (hidden_size={hidden}, {num_layers} layers)")
-        raise ConversionBlockedError(
-            "pretrain-gnns / MolCA GIN checkpoint: its key map is known (pretrain_gnns_rules) but HSA-Net cannot "
-            "reproduce it, so no model was written:\n" + "\n".join(f"  - {item}" for item in pretrain_gnns_blockers()))
-
-    config = build_config({"feature_scheme": "ogb", "hidden_size": hidden, "num_gnn_layers": num_layers}, overrides)
+    derived = {"feature_scheme": DEFAULT_FEATURE_SCHEMES[detected], "gin_variant": GIN_VARIANTS[detected],
+               "hidden_size": hidden, "num_gnn_layers": num_layers}
+    config = build_config(derived, overrides)
     atom_sizes, bond_sizes = tuple(config.atom_vocabulary_sizes), tuple(config.bond_vocabulary_sizes)
-    atom_columns = sum(key.startswith("atom_encoder.atom_embedding_list.") for key in state_dict)
-    bond_columns = sum(key.startswith("gnns.0.bond_encoder.bond_embedding_list.") for key in state_dict)
+    if detected == MOLECULESTM:
+        atom_columns = sum(key.startswith("atom_encoder.atom_embedding_list.") for key in state_dict)
+        bond_columns = sum(key.startswith("gnns.0.bond_encoder.bond_embedding_list.") for key in state_dict)
+        expected_scheme = "an OGB 9+3 scheme such as 'ogb'"
+    else:
+        atom_columns = sum(re.fullmatch(r"x_embedding\d+\.weight", key) is not None for key in state_dict)
+        bond_columns = sum(re.fullmatch(r"gnns\.0\.edge_embedding\d+\.weight", key) is not None for key in state_dict)
+        expected_scheme = "the 2+2 scheme 'pretrain_gnns'"
     if (atom_columns, bond_columns) != (len(atom_sizes), len(bond_sizes)):
         raise ConversionError(
             f"the checkpoint embeds {atom_columns} atom / {bond_columns} bond feature columns, feature_scheme "
-            f"{config.feature_scheme!r} has {len(atom_sizes)} / {len(bond_sizes)}; MoleculeSTM needs an OGB 9+3 "
-            "scheme such as 'ogb'")
+            f"{config.feature_scheme!r} has {len(atom_sizes)} / {len(bond_sizes)}; {SOURCE_DESCRIPTIONS[detected]} "
+            f"needs {expected_scheme}")
 
     notes: list[str] = []
-    pad_legacy_chirality_table(state_dict, atom_sizes[CHIRALITY_COLUMN], notes)
-    rules = moleculestm_rules(hidden, num_layers, atom_sizes, bond_sizes)
-    converted = apply_rules(state_dict, rules, f"MoleculeSTM GIN (hidden_size={hidden}, {num_layers} layers, "
-                                               f"feature_scheme={config.feature_scheme!r})")
+    layout = (f"{'MoleculeSTM' if detected == MOLECULESTM else 'pretrain-gnns'} GIN (hidden_size={hidden}, "
+              f"{num_layers} layers, feature_scheme={config.feature_scheme!r})")
+    if detected == MOLECULESTM:
+        pad_legacy_chirality_table(state_dict, atom_sizes[CHIRALITY_COLUMN], notes)
+        rules = moleculestm_rules(hidden, num_layers, atom_sizes, bond_sizes)
+    else:
+        rules = pretrain_gnns_rules(hidden, num_layers, atom_sizes, bond_sizes)
+    converted = apply_rules(state_dict, rules, layout)
     absent_counters = [rule.target for rule in rules if rule.target not in converted]
     if absent_counters:
         notes.append(f"{len(absent_counters)} BatchNorm num_batches_tracked counters are absent: kept at 0 (they "
                      "only matter with momentum=None)")
-    notes.append("GINEConv keeps eps as a fixed buffer: the trained value is loaded, but it is not trained further "
-                 "when fine-tuning (MoleculeSTM trains it)")
+    if detected == MOLECULESTM:
+        notes.append("GINEConv keeps eps as a fixed buffer: the trained value is loaded, but it is not trained "
+                     "further when fine-tuning (MoleculeSTM trains it)")
+    else:
+        notes += [
+            f"self-loop edges get bond features {list(config.self_loop_bond_features)} (gin_self_loop_bond_features; "
+            "pretrain-gnns and GraphCL trained with [4, 0]); MolCA's GIN code adds them as [0, 0]: pass "
+            "--config-overrides '{\"gin_self_loop_bond_features\": [0, 0]}' for a GIN trained inside MolCA",
+            "the featurizer sends what the original cannot featurize (it raises) to the mask rows: atom types outside "
+            "1..118 to row 119, bond types other than single/double/triple/aromatic to row 5; bond direction is "
+            "RDKit's GetBondDir(), as in the original, so it follows how the SMILES writes / and \\",
+        ]
 
     torch.manual_seed(seed)
     model = HSANetModel(config).eval()
@@ -465,9 +494,10 @@ def convert(checkpoint: str | Path, output: str | Path, config_overrides: dict |
     if differing:
         raise ConversionError(f"the saved model does not hold the converted tensors: {differing}")
 
+    original_featurizer = REFERENCE_FEATURIZERS[detected][0]
     warnings = [f"the package's {config.feature_scheme!r} featurizer: {difference}; the converted GIN was trained "
-                "on OGB's features, so its outputs differ from the original on such inputs"
-                for difference in featurizer_differences_from_ogb(FEATURE_SCHEMES[config.feature_scheme])]
+                f"on {original_featurizer} features, so its outputs differ from the original on such inputs"
+                for difference in featurizer_differences(FEATURE_SCHEMES[config.feature_scheme], detected)]
     fresh = {name: sum(p.numel() for p in module.parameters())
              for name, module in model.named_children() if name != "encoder"}
     return ConversionSummary(

@@ -45,11 +45,14 @@ def _register() -> None:
     AutoProcessor.register(HSANetConfig, HSANetProcessor, exist_ok=True)
     # `save_pretrained` / `push_to_hub` also write the code and an `auto_map`, so a saved folder or Hub repo loads
     # with `trust_remote_code=True` where this package is not installed (rdkit and torch_geometric still needed).
+    # A model's folder also gets its base model's `auto_map` entry and `custom_pipelines`, derived from the pipeline
+    # registrations below (`remote_code_hsanet`).
     HSANetConfig.register_for_auto_class()
     HSANetModel.register_for_auto_class("AutoModel")
     HSANetForMolecularPropertyPrediction.register_for_auto_class("AutoModelForSequenceClassification")
     HSANetForConditionalGeneration.register_for_auto_class("AutoModelForCausalLM")
     HSANetFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
+    HSANetProcessor.register_for_auto_class("AutoProcessor")
     PIPELINE_REGISTRY.register_pipeline(
         "molecular-property-prediction",
         pipeline_class=MolecularPropertyPredictionPipeline,

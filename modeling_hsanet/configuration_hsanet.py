@@ -3,15 +3,86 @@
 from __future__ import annotations
 
 import copy
+import math
 
+import torch
+from huggingface_hub.errors import StrictDataclassError
 from transformers import AutoConfig, PreTrainedConfig
+from transformers.activations import ACT2FN
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from .featurization_hsanet import FEATURE_SCHEMES, FUNCTIONAL_GROUP_NAMES
+from .remote_code_hsanet import drop_registered_pipelines
 
 PROJECTOR_MODES = ("adaptive", "cross_attention", "graph_mamba")
 FUSION_TYPES = ("moe", "mlp")
 PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
+GIN_VARIANTS = ("gine", "pretrain_gnns")
+
+# Upper bounds of the fields that size memory (weights, token sequences), checked in `__init__` before anything is
+# allocated, so that a hostile or mistyped `config.json` fails in milliseconds with an error naming the field instead
+# of exhausting memory. They are generous: every realistic model is far below them (the paper's HSA-Net: hidden 300,
+# 5 layers, 8 query tokens). To go beyond one, raise its entry here (in the copy of this file that a remote-code
+# checkpoint carries) before building the config.
+UPPER_BOUNDS = {
+    "hidden_size": 16_384,
+    "num_gnn_layers": 1_024,
+    "num_query_tokens": 1_024,
+    "num_attention_heads": 1_024,
+    "mamba_d_state": 1_024,
+    "mamba_d_conv": 64,
+    "mamba_expand": 16,
+    "mamba_dt_rank": 16_384,
+    "max_scan_distance": 4_096,
+    "num_motif_tokens": 1_024,
+    "num_functional_groups": 4_096,
+    "num_fusion_experts": 1_024,
+    "fusion_top_k": 1_024,
+    "fusion_intermediate_size": 65_536,
+}
+# Tokens per molecule (`num_graph_tokens`): they are placeholders in every prompt of the language model.
+MAX_NUM_GRAPH_TOKENS = 65_536
+# Classes of a classification head: transformers builds `id2label` with one entry per class, so a huge `num_labels`
+# would hang `__init__` / `from_pretrained` (10**12 entries). ImageNet-21k has 21,841 classes, ToxCast 617 tasks.
+MAX_NUM_LABELS = 100_000
+# Fields of `text_config` (any causal LM config) that size the language model, under their transformers names.
+TEXT_CONFIG_UPPER_BOUNDS = {
+    "vocab_size": 4_194_304,
+    "hidden_size": 65_536,
+    "intermediate_size": 524_288,
+    "num_hidden_layers": 1_024,
+    "num_attention_heads": 1_024,
+    "max_position_embeddings": 16_777_216,
+}
+
+
+def check_base_kwargs(owner: str, kwargs: dict) -> None:
+    """Check transformers' fields among config keyword arguments before `PreTrainedConfig.__init__` uses them:
+    `num_labels` / `id2label` (it builds one `id2label` entry per label) and `dtype` / `torch_dtype`.
+
+    Raises `ValueError` naming `owner` (the config being built) and the field."""
+    for argument in ("dtype", "torch_dtype"):
+        value = kwargs.get(argument)
+        if isinstance(value, str) and value != "auto" and not isinstance(getattr(torch, value, None), torch.dtype):
+            raise ValueError(f"{owner}: `{argument}` must name a torch dtype (e.g. 'float32'), got {value!r}")
+    num_labels, id2label = kwargs.get("num_labels"), kwargs.get("id2label")
+    if num_labels is not None and (not isinstance(num_labels, int) or isinstance(num_labels, bool)
+                                   or not 0 <= num_labels <= MAX_NUM_LABELS):
+        raise ValueError(f"{owner}: `num_labels` must be an integer in [0, {MAX_NUM_LABELS:,}] (MAX_NUM_LABELS), got "
+                         f"{num_labels!r}")
+    if id2label is not None and (not isinstance(id2label, dict) or len(id2label) > MAX_NUM_LABELS):
+        got = f"{len(id2label):,} labels" if isinstance(id2label, dict) else f"a {type(id2label).__name__}"
+        raise ValueError(f"{owner}: `id2label` must be a dict of at most {MAX_NUM_LABELS:,} labels (MAX_NUM_LABELS), "
+                         f"got {got}")
+
+
+def _check_text_config_dict(text_config: dict) -> None:
+    """A `text_config` dict: a known `model_type` and label fields within bounds, before its config is built."""
+    model_type = text_config.get("model_type")
+    if model_type not in CONFIG_MAPPING:
+        raise ValueError(f"HSANetConfig: `text_config.model_type` must name a transformers config (e.g. 'llama', "
+                         f"'gpt2'), got {model_type!r}")
+    check_base_kwargs("HSANetConfig.text_config", text_config)
 
 
 class HSANetConfig(PreTrainedConfig):
@@ -27,6 +98,16 @@ class HSANetConfig(PreTrainedConfig):
             GIN layers; the projector sees `num_gnn_layers + 1` levels (atom embedding + every layer).
         gnn_dropout (`float`, *optional*, defaults to 0.0):
             Dropout after every GIN layer.
+        gin_variant (`str`, *optional*, defaults to `"gine"`):
+            Layer math of the GIN. `"gine"`: PyG's `GINEConv`, `MLP((1 + eps) x_i + sum_j relu(x_j + e_ji))` with MLP
+            = Linear-BatchNorm-ReLU-Linear (MoleculeSTM's GIN). `"pretrain_gnns"`: the GIN of Hu et al.
+            (pretrain-gnns, GraphCL's `graphcl_80.pth` used by MolCA), `MLP(sum_{j in N(i) + i} (x_j + e_ji))`, a
+            self-loop edge per atom, no ReLU on messages, MLP = Linear-ReLU-Linear. Both: then BatchNorm, ReLU except
+            after the last layer, dropout.
+        gin_self_loop_bond_features (`list[int]`, *optional*):
+            Bond feature row of the self-loop edges of `gin_variant="pretrain_gnns"` (one value per bond column).
+            Defaults to the feature scheme's own (`"pretrain_gnns"`: `[4, 0]`, the self-loop bond type of
+            pretrain-gnns); MolCA's GIN code adds its self-loops with `[0, 0]` instead.
         num_query_tokens (`int`, *optional*, defaults to 8):
             Tokens each level is projected to, by either projector.
         num_attention_heads (`int`, *optional*, defaults to 4):
@@ -93,6 +174,8 @@ class HSANetConfig(PreTrainedConfig):
         hidden_size: int = 300,
         num_gnn_layers: int = 5,
         gnn_dropout: float = 0.0,
+        gin_variant: str = "gine",
+        gin_self_loop_bond_features: list[int] | None = None,
         num_query_tokens: int = 8,
         num_attention_heads: int = 4,
         projector_mode: str = "adaptive",
@@ -121,6 +204,11 @@ class HSANetConfig(PreTrainedConfig):
         self.hidden_size = hidden_size
         self.num_gnn_layers = num_gnn_layers
         self.gnn_dropout = gnn_dropout
+        self.gin_variant = gin_variant
+        self.gin_self_loop_bond_features = (
+            list(gin_self_loop_bond_features) if isinstance(gin_self_loop_bond_features, tuple)
+            else gin_self_loop_bond_features
+        )
         self.num_query_tokens = num_query_tokens
         self.num_attention_heads = num_attention_heads
         self.projector_mode = projector_mode
@@ -128,7 +216,8 @@ class HSANetConfig(PreTrainedConfig):
         self.mamba_d_state = mamba_d_state
         self.mamba_d_conv = mamba_d_conv
         self.mamba_expand = mamba_expand
-        self.mamba_dt_rank = mamba_dt_rank if mamba_dt_rank is not None else -(-hidden_size // 16)
+        default_dt_rank = -(-hidden_size // 16) if isinstance(hidden_size, int) else None  # a bad size: _validate
+        self.mamba_dt_rank = mamba_dt_rank if mamba_dt_rank is not None else default_dt_rank
         self.max_scan_distance = max_scan_distance
         self.use_mamba_kernels = use_mamba_kernels
         self.num_motif_tokens = num_motif_tokens
@@ -140,17 +229,38 @@ class HSANetConfig(PreTrainedConfig):
         self.router_aux_loss_coef = router_aux_loss_coef
         self.classifier_dropout = classifier_dropout
         self.initializer_range = initializer_range
+        check_base_kwargs("HSANetConfig", kwargs)  # before transformers builds `id2label` (a huge one would hang)
         if isinstance(text_config, dict):
             if "model_type" not in text_config:
                 raise ValueError("HSANetConfig: `text_config` given as a dict needs its `model_type` (e.g. 'llama')")
-            text_config = CONFIG_MAPPING[text_config["model_type"]](**text_config)
+            _check_text_config_dict(text_config)
+            try:
+                text_config = CONFIG_MAPPING[text_config["model_type"]](**text_config)
+            except StrictDataclassError as error:  # transformers' field check: a ValueError naming text_config
+                raise ValueError(f"HSANetConfig: `text_config` is not a valid {text_config['model_type']!r} config: "
+                                 f"{error}") from error
         elif isinstance(text_config, PreTrainedConfig):
             text_config = copy.deepcopy(text_config)  # the base class resets a sub-config's attention setting
+        elif text_config is not None:
+            raise ValueError(f"HSANetConfig: `text_config` must be None, a dict or a PreTrainedConfig, got a "
+                             f"{type(text_config).__name__}")
         self.text_config = text_config
         self.graph_token_id = graph_token_id
         self.text_projector_hidden_act = text_projector_hidden_act
-        super().__init__(**kwargs)
+        try:
+            super().__init__(**kwargs)
+        except StrictDataclassError as error:  # transformers' own fields (e.g. `return_dict`): a ValueError
+            raise ValueError(f"HSANetConfig: {error}") from error
         self._validate()
+
+    @classmethod
+    def from_dict(cls, config_dict: dict, **kwargs):
+        """`PreTrainedConfig.from_dict`; the saved `custom_pipelines` leave out the tasks this package registered in
+        this process, which `pipeline()` then serves without `trust_remote_code` (`drop_registered_pipelines`)."""
+        if config_dict.get("custom_pipelines"):
+            config_dict = {**config_dict,
+                           "custom_pipelines": drop_registered_pipelines(cls, config_dict["custom_pipelines"])}
+        return super().from_dict(config_dict, **kwargs)
 
     @property
     def num_levels(self) -> int:
@@ -170,6 +280,15 @@ class HSANetConfig(PreTrainedConfig):
     def bond_vocabulary_sizes(self) -> tuple[int, ...]:
         return FEATURE_SCHEMES[self.feature_scheme].bond_vocabulary_sizes
 
+    @property
+    def self_loop_bond_features(self) -> tuple[int, ...] | None:
+        """Bond feature row of the GIN's self-loop edges (`gin_variant="pretrain_gnns"`); None for `"gine"`."""
+        if self.gin_variant != "pretrain_gnns":
+            return None
+        if self.gin_self_loop_bond_features is not None:
+            return tuple(self.gin_self_loop_bond_features)
+        return FEATURE_SCHEMES[self.feature_scheme].self_loop_bond_features
+
     def _validate(self) -> None:
         def require(condition: bool, argument: str, expected: str) -> None:
             if not condition:
@@ -179,13 +298,49 @@ class HSANetConfig(PreTrainedConfig):
             value = getattr(self, argument)
             require(isinstance(value, int) and not isinstance(value, bool) and value >= minimum, argument,
                     f"an integer >= {minimum}")
+            if argument in UPPER_BOUNDS:
+                require(value <= UPPER_BOUNDS[argument], argument,
+                        f"at most {UPPER_BOUNDS[argument]:,} (UPPER_BOUNDS in configuration_hsanet.py)")
 
-        require(self.feature_scheme in FEATURE_SCHEMES, "feature_scheme", f"one of {sorted(FEATURE_SCHEMES)}")
+        def finite_number(argument: str) -> None:
+            value = getattr(self, argument)
+            require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+                    argument, "a finite number")
+
+        require(isinstance(self.feature_scheme, str) and self.feature_scheme in FEATURE_SCHEMES, "feature_scheme",
+                f"one of {sorted(FEATURE_SCHEMES)}")
+        require(self.gin_variant in GIN_VARIANTS, "gin_variant", f"one of {GIN_VARIANTS}")
+        self_loop, bond_sizes = self.gin_self_loop_bond_features, self.bond_vocabulary_sizes
+        if self_loop is not None:
+            require(self.gin_variant == "pretrain_gnns", "gin_self_loop_bond_features",
+                    'None unless gin_variant="pretrain_gnns" (the only GIN with self-loop edges)')
+            require(isinstance(self_loop, list) and len(self_loop) == len(bond_sizes)
+                    and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < size
+                            for v, size in zip(self_loop, bond_sizes)),
+                    "gin_self_loop_bond_features", f"{len(bond_sizes)} integers (one per bond column of "
+                    f"feature_scheme={self.feature_scheme!r}), each below its vocabulary size {bond_sizes}")
+        elif self.gin_variant == "pretrain_gnns":
+            require(FEATURE_SCHEMES[self.feature_scheme].self_loop_bond_features is not None,
+                    "gin_self_loop_bond_features", 'set with gin_variant="pretrain_gnns": feature_scheme='
+                    f"{self.feature_scheme!r} reserves no self-loop bond row (the 'pretrain_gnns' scheme does)")
         for argument in ("hidden_size", "num_gnn_layers", "num_query_tokens", "num_attention_heads",
                          "mamba_d_state", "mamba_d_conv", "mamba_expand", "mamba_dt_rank", "max_scan_distance",
                          "num_functional_groups", "num_fusion_experts", "fusion_top_k", "fusion_intermediate_size"):
             positive_int(argument)
         positive_int("num_motif_tokens", minimum=0)
+        if self.num_graph_tokens > MAX_NUM_GRAPH_TOKENS:
+            raise ValueError(
+                f"HSANetConfig: num_graph_tokens = (num_gnn_layers + 1) * num_query_tokens + num_motif_tokens = "
+                f"{self.num_graph_tokens:,} is above MAX_NUM_GRAPH_TOKENS={MAX_NUM_GRAPH_TOKENS:,}; lower "
+                "`num_query_tokens` or `num_gnn_layers`"
+            )
+        for argument in ("gumbel_temperature", "gnn_dropout", "classifier_dropout", "router_aux_loss_coef",
+                         "initializer_range"):
+            finite_number(argument)
+        require(self.initializer_range >= 0, "initializer_range", ">= 0")
+        require(isinstance(self.use_mamba_kernels, bool), "use_mamba_kernels", "a bool")
+        require(isinstance(self.text_projector_hidden_act, str) and self.text_projector_hidden_act in ACT2FN,
+                "text_projector_hidden_act", "an activation name of transformers' ACT2FN (e.g. 'gelu')")
         require(self.hidden_size % self.num_attention_heads == 0, "hidden_size",
                 f"divisible by num_attention_heads={self.num_attention_heads}")
         require(self.projector_mode in PROJECTOR_MODES, "projector_mode", f"one of {PROJECTOR_MODES}")
@@ -199,6 +354,11 @@ class HSANetConfig(PreTrainedConfig):
         require(self.problem_type in PROBLEM_TYPES, "problem_type", f"one of {PROBLEM_TYPES}")
         require(self.text_config is None or isinstance(self.text_config, PreTrainedConfig), "text_config",
                 "None, a dict or a PreTrainedConfig")
+        for argument, bound in TEXT_CONFIG_UPPER_BOUNDS.items():
+            value = getattr(self.text_config, argument, None)
+            if isinstance(value, int) and value > bound:
+                raise ValueError(f"HSANetConfig: `text_config.{argument}` must be at most {bound:,} "
+                                 f"(TEXT_CONFIG_UPPER_BOUNDS in configuration_hsanet.py), got {value:,}")
         if self.graph_token_id is not None:
             positive_int("graph_token_id", minimum=0)
             vocab_size = getattr(self.text_config, "vocab_size", None)

@@ -16,8 +16,9 @@ before any of that work, so a huge input fails in milliseconds with an error tha
 here writes SMILES (RDKit's SMILES writer recurses once per atom along a chain and overflowed the C stack at 20,001
 atoms) and nothing builds an n x n matrix.
 
-Feature schemes are looked up by name in `FEATURE_SCHEMES`, so the 2+2 scheme of Hu et al. ("pretrain-gnns") can be
-added beside `"ogb"` without touching the model.
+Feature schemes are looked up by name in `FEATURE_SCHEMES`: `"ogb"` (9 atom / 3 bond features, MoleculeSTM's GIN) and
+`"pretrain_gnns"` (the 2+2 scheme of Hu et al.: atom type and chirality, bond type and direction; pretrain-gnns and
+MolCA's GIN).
 """
 
 from __future__ import annotations
@@ -149,15 +150,74 @@ def ogb_bond_features(mol: Chem.Mol) -> np.ndarray:
     ).reshape(-1, len(OGB_BOND_VOCABULARIES))
 
 
+# The 2+2 scheme of Hu et al., "Strategies for Pre-training Graph Neural Networks" (snap-stanford/pretrain-gnns,
+# chem/loader.py `allowable_features` and chem/model.py table sizes), used by its checkpoints, GraphCL's and MolCA's
+# `graphcl_80.pth`. Atom type: atomic number 1..118 at rows 0..117, row 119 the mask token of attribute masking (row
+# 118 is never used); chirality: 3 tags. Bond type: 4 types, row 4 the self-loop edge, row 5 the mask token; bond
+# direction: 3 values.
+PRETRAIN_GNNS_ATOM_VOCABULARIES: tuple[tuple, ...] = (
+    tuple(range(1, 119)),  # atomic number
+    ("CHI_UNSPECIFIED", "CHI_TETRAHEDRAL_CW", "CHI_TETRAHEDRAL_CCW"),  # chirality
+)
+PRETRAIN_GNNS_BOND_VOCABULARIES: tuple[tuple, ...] = (
+    ("SINGLE", "DOUBLE", "TRIPLE", "AROMATIC"),  # bond type
+    ("NONE", "ENDUPRIGHT", "ENDDOWNRIGHT"),  # bond direction (the `/` and `\` of double-bond stereo)
+)
+PRETRAIN_GNNS_ATOM_VOCABULARY_SIZES = (120, 3)
+PRETRAIN_GNNS_BOND_VOCABULARY_SIZES = (6, 3)
+PRETRAIN_GNNS_MASK_ATOM_TYPE = 119
+PRETRAIN_GNNS_SELF_LOOP_BOND_TYPE = 4
+PRETRAIN_GNNS_MASK_BOND_TYPE = 5
+
+
+def _index_or(vocabulary: tuple, value, default: int) -> int:
+    return vocabulary.index(value) if value in vocabulary else default
+
+
+def pretrain_gnns_atom_features(mol: Chem.Mol) -> np.ndarray:
+    """pretrain-gnns atom features (atom type, chirality). Returns `(num_atoms, 2)` int64.
+
+    Where the original raises (`list.index`) or indexes past its table, this maps: an atomic number outside 1..118
+    (a dummy atom `*`) to the mask row 119, a chirality tag other than unspecified / CW / CCW to unspecified (0).
+    Chirality is restated for neighbours in ascending atom index (`canonical_chiral_tag`), as in the `"ogb"` scheme.
+    """
+    atomic_numbers, chirality = PRETRAIN_GNNS_ATOM_VOCABULARIES
+    rows = [(_index_or(atomic_numbers, atom.GetAtomicNum(), PRETRAIN_GNNS_MASK_ATOM_TYPE),
+             _index_or(chirality, str(canonical_chiral_tag(atom)), 0))
+            for atom in mol.GetAtoms()]  # RDKit exposes atoms one at a time
+    return np.array(rows, dtype=np.int64).reshape(-1, len(PRETRAIN_GNNS_ATOM_VOCABULARIES))
+
+
+def pretrain_gnns_bond_features(mol: Chem.Mol) -> np.ndarray:
+    r"""pretrain-gnns bond features (bond type, bond direction), one row per RDKit bond (bond-index order). Returns
+    `(num_bonds, 2)` int64.
+
+    A bond type outside single / double / triple / aromatic (dative, ...) maps to the mask row 5, where the original
+    raises; a direction other than none / up-right / down-right to none (0). The direction is RDKit's `GetBondDir()`,
+    as in the original: it follows how the SMILES writes `/` and `\` (`F/C=C/F` and `F\C=C\F`, the same molecule, get
+    opposite directions), so unlike the other features it depends on the writing.
+    """
+    bond_types, directions = PRETRAIN_GNNS_BOND_VOCABULARIES
+    rows = [(_index_or(bond_types, str(bond.GetBondType()), PRETRAIN_GNNS_MASK_BOND_TYPE),
+             _index_or(directions, str(bond.GetBondDir()), 0))
+            for bond in molecule_bonds(mol)]
+    return np.array(rows, dtype=np.int64).reshape(-1, len(PRETRAIN_GNNS_BOND_VOCABULARIES))
+
+
 @dataclass(frozen=True)
 class FeatureScheme:
-    """How atoms and bonds become integer features; `*_vocabulary_sizes` size the model's embedding tables."""
+    """How atoms and bonds become integer features; `*_vocabulary_sizes` size the model's embedding tables.
+
+    `self_loop_bond_features`: the bond feature row of the self-loop edges a GIN with `gin_variant="pretrain_gnns"`
+    adds to every atom (a reserved row of the scheme's bond vocabularies), or `None` when the scheme has none.
+    """
 
     name: str
     atom_features: Callable[[Chem.Mol], np.ndarray]
     bond_features: Callable[[Chem.Mol], np.ndarray]
     atom_vocabulary_sizes: tuple[int, ...]
     bond_vocabulary_sizes: tuple[int, ...]
+    self_loop_bond_features: tuple[int, ...] | None = None
 
 
 FEATURE_SCHEMES: dict[str, FeatureScheme] = {
@@ -167,6 +227,14 @@ FEATURE_SCHEMES: dict[str, FeatureScheme] = {
         bond_features=ogb_bond_features,
         atom_vocabulary_sizes=tuple(len(v) for v in OGB_ATOM_VOCABULARIES),
         bond_vocabulary_sizes=tuple(len(v) for v in OGB_BOND_VOCABULARIES),
+    ),
+    "pretrain_gnns": FeatureScheme(
+        name="pretrain_gnns",
+        atom_features=pretrain_gnns_atom_features,
+        bond_features=pretrain_gnns_bond_features,
+        atom_vocabulary_sizes=PRETRAIN_GNNS_ATOM_VOCABULARY_SIZES,
+        bond_vocabulary_sizes=PRETRAIN_GNNS_BOND_VOCABULARY_SIZES,
+        self_loop_bond_features=(PRETRAIN_GNNS_SELF_LOOP_BOND_TYPE, 0),
     ),
 }
 

@@ -26,6 +26,8 @@ from transformers.models.mixtral.modeling_mixtral import load_balancing_loss_fun
 from transformers.utils import ModelOutput
 
 from .configuration_hsanet import HSANetConfig
+from .hub_hsanet import push_to_hub_with_model_card
+from .remote_code_hsanet import add_remote_code_entries
 
 try:  # optional CUDA kernels; the pure-PyTorch scan below gives the same numbers
     from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as _mamba_selective_scan_fn
@@ -170,8 +172,32 @@ class CategoricalFeatureEmbedding(nn.Module):
         return self.embedding(features + self.offsets).sum(dim=1)
 
 
+class SelfLoopGINConv(nn.Module):
+    """The GIN layer of Hu et al. (pretrain-gnns `chem/model.py` `GINConv`, copied by GraphCL and MolCA): every atom
+    gets a self-loop edge with its own bond embedding, messages `x_j + e_ji` are summed without a ReLU, then
+    MLP = Linear-ReLU-Linear: `MLP(x_i + e_self + sum_{j -> i} (x_j + e_ji))`. No `eps`: the self-loop is the self
+    term.
+
+    `node_states`: (num_atoms, hidden); `edge_index`: (2, num_edges); `edge_states`: (num_edges, hidden);
+    `self_loop_state`: (1, hidden), the embedded self-loop bond row. Returns (num_atoms, hidden).
+    """
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.nn = nn.Sequential(nn.Linear(hidden_size, 2 * hidden_size), nn.ReLU(),
+                                nn.Linear(2 * hidden_size, hidden_size))
+
+    def forward(self, node_states, edge_index, edge_states, self_loop_state) -> torch.Tensor:
+        source, target = edge_index
+        neighbours = scatter(node_states[source] + edge_states, target, dim=0, dim_size=node_states.shape[0],
+                             reduce="sum")
+        return self.nn(neighbours + node_states + self_loop_state)
+
+
 class HSANetGINEncoder(nn.Module):
-    """MoleculeSTM-style GIN: edge-aware GIN layers, BatchNorm, ReLU except after the last layer.
+    """Edge-aware GIN layers, each followed by BatchNorm, ReLU except after the last layer, and dropout. The layer is
+    `config.gin_variant`: `"gine"` (PyG's `GINEConv` with MLP = Linear-BatchNorm-ReLU-Linear: MoleculeSTM's GIN) or
+    `"pretrain_gnns"` (`SelfLoopGINConv`: the GIN of pretrain-gnns / MolCA).
 
     Returns every level: `[atom embedding, layer 1, ..., layer L]`, each `(num_atoms_total, hidden)`.
     """
@@ -184,11 +210,16 @@ class HSANetGINEncoder(nn.Module):
             CategoricalFeatureEmbedding(config.bond_vocabulary_sizes, hidden, "bond_features")
             for _ in range(config.num_gnn_layers)
         )
-        self.convolutions = nn.ModuleList(
-            GINEConv(nn.Sequential(nn.Linear(hidden, 2 * hidden), nn.BatchNorm1d(2 * hidden), nn.ReLU(),
-                                   nn.Linear(2 * hidden, hidden)))
-            for _ in range(config.num_gnn_layers)
-        )
+        # bond feature row of the self-loop edges ("pretrain_gnns"), None for "gine"
+        self.self_loop_bond_features = config.self_loop_bond_features
+        if config.gin_variant == "pretrain_gnns":
+            self.convolutions = nn.ModuleList(SelfLoopGINConv(hidden) for _ in range(config.num_gnn_layers))
+        else:
+            self.convolutions = nn.ModuleList(
+                GINEConv(nn.Sequential(nn.Linear(hidden, 2 * hidden), nn.BatchNorm1d(2 * hidden), nn.ReLU(),
+                                       nn.Linear(2 * hidden, hidden)))
+                for _ in range(config.num_gnn_layers)
+            )
         self.norms = nn.ModuleList(nn.BatchNorm1d(hidden) for _ in range(config.num_gnn_layers))
         self.dropout = nn.Dropout(config.gnn_dropout)
 
@@ -196,8 +227,15 @@ class HSANetGINEncoder(nn.Module):
         states = self.atom_embedding(atom_features)
         levels = [states]
         last = len(self.convolutions) - 1
+        self_loop = None
+        if self.self_loop_bond_features is not None:
+            self_loop = torch.tensor([self.self_loop_bond_features], device=atom_features.device)  # (1, columns)
         for index, (conv, bond_embedding, norm) in enumerate(zip(self.convolutions, self.bond_embeddings, self.norms)):
-            states = norm(conv(states, edge_index, bond_embedding(bond_features)))
+            edge_states = bond_embedding(bond_features)
+            if self_loop is None:
+                states = norm(conv(states, edge_index, edge_states))
+            else:
+                states = norm(conv(states, edge_index, edge_states, bond_embedding(self_loop)))
             if index < last:
                 states = F.relu(states)
             states = self.dropout(states)
@@ -286,55 +324,146 @@ class CrossAttentionProjector(GradientCheckpointingLayer):
         return self.pool(layout.to_dense(node_states, layout.forward_position), layout.mask, output_attentions)
 
 
-def _linear_recurrence(decay: torch.Tensor, drive: torch.Tensor) -> torch.Tensor:
-    """All states of `h_t = decay_t * h_{t-1} + drive_t` (h_{-1} = 0) along dim 1, without a loop over positions.
+def _scan_steps(decay: torch.Tensor, states: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+    """In place along dim 1: `states[:, i] = decay[:, i] * state + states[:, i]`, `state` then becoming `states[:, i]`
+    (one fused `addcmul` per step). `decay`, `states`: (batch, steps, ...); `state`: (batch, ...). Returns the last
+    state."""
+    for step in range(states.shape[1]):
+        state = torch.addcmul(states[:, step], decay[:, step], state, out=states[:, step])
+    return state
 
-    A work-efficient parallel scan: steps (2k, 2k+1) are composed into one, the half-length recurrence gives the
-    odd positions recursively (log2(length) levels), and each even position 2k is one step on from position 2k-1.
-    `decay`, `drive`: (batch, length, ...). Returns (batch, length, ...).
+
+def scan_chunk_size(length: int) -> int:
+    """Steps per chunk of `ChunkedSelectiveScan`: about sqrt(length / 4), which minimises the states it keeps
+    (length / chunk checkpoints + 4 chunk buffers of `chunk` steps): 4 at length 64, 16 at 1,024, 32 at 4,096."""
+    return max(1, math.ceil(math.sqrt(length / 4)))
+
+
+class ChunkedSelectiveScan(torch.autograd.Function):
+    """Mamba's selective scan `h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t`, `y_t = C_t h_t + D u_t`, a chunk of
+    steps at a time, with a hand-written backward.
+
+    The (batch, length, inner, state) tensor of all states is never built. Forward keeps the state at every chunk
+    boundary (`length / chunk_size` of them); backward recomputes each chunk's states from its boundary and runs the
+    adjoint recurrence `g_t = C_t dy_t + exp(delta_{t+1} A) g_{t+1}` backwards through it. The work per chunk is a few
+    whole-chunk tensor operations (one `exp2` for all decays, broadcast products, batched matrix products for the
+    contractions) plus one fused `addcmul` per step, on buffers of `chunk_size` states that are reused, so they stay
+    in cache. Cost and memory: `benchmarks/bench_hsanet.py` (section "selective scan").
+
+    Layout (the model's): `u`, `delta` (softplus applied): (batch, length, inner); `A`: (inner, state); `B`, `C`:
+    (batch, length, state); `D`: (inner,); all one floating dtype. Returns `y`: (batch, length, inner).
     """
-    length = drive.shape[1]
-    if length == 1:
-        return drive
-    pairs = length // 2
-    decay_even, decay_odd = decay[:, 0 : 2 * pairs : 2], decay[:, 1::2]
-    states_odd = _linear_recurrence(decay_odd * decay_even, decay_odd * drive[:, 0 : 2 * pairs : 2] + drive[:, 1::2])
-    states = torch.empty_like(drive)
-    states[:, 1::2] = states_odd
-    states[:, 0] = drive[:, 0]
-    later_even = states[:, 2::2].shape[1]
-    states[:, 2::2] = drive[:, 2::2] + decay[:, 2::2] * states_odd[:, :later_even]
-    return states
+
+    @staticmethod
+    def _chunk(A_log2: torch.Tensor, delta, drive, B, start: int, stop: int, decay, states, state) -> torch.Tensor:
+        """Decays and states of steps [start, stop) into the (batch, steps, state, inner) buffers, from `state`."""
+        torch.mul(delta[:, start:stop, None, :], A_log2, out=decay)
+        torch.exp2(decay, out=decay)  # exp(delta * A), as exp2(delta * A * log2(e)): 1.7x faster than exp on CPU
+        torch.mul(drive[:, start:stop, None, :], B[:, start:stop, :, None], out=states)
+        return _scan_steps(decay, states, state)
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, chunk_size: int):
+        batch, length, inner = u.shape
+        state_size = A.shape[1]
+        A_log2 = (A * math.log2(math.e)).t().contiguous()  # (state, inner)
+        drive = delta * u
+        y = u * D
+        starts = range(0, length, chunk_size)
+        boundaries = u.new_empty(len(starts), batch, state_size, inner)  # state before each chunk
+        boundaries[0].zero_()
+        decay_buffer = u.new_empty(batch, min(chunk_size, length), state_size, inner)
+        state_buffer = torch.empty_like(decay_buffer)
+        for chunk, start in enumerate(starts):
+            stop = min(start + chunk_size, length)
+            steps = stop - start
+            states = state_buffer[:, :steps]
+            last = ChunkedSelectiveScan._chunk(A_log2, delta, drive, B, start, stop, decay_buffer[:, :steps], states,
+                                               boundaries[chunk])
+            if chunk + 1 < len(starts):
+                boundaries[chunk + 1].copy_(last)
+            # y_t += C_t . h_t, one (1, state) x (state, inner) product per (item, step)
+            y[:, start:stop] += torch.matmul(C[:, start:stop, None, :], states).squeeze(2)
+        ctx.save_for_backward(u, delta, A, B, C, D, boundaries)
+        ctx.chunk_size = chunk_size
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        u, delta, A, B, C, D, boundaries = ctx.saved_tensors
+        chunk_size = ctx.chunk_size
+        batch, length, inner = u.shape
+        state_size = A.shape[1]
+        A_t = A.t().contiguous()
+        A_log2 = A_t * math.log2(math.e)
+        drive = delta * u
+        grad_y = grad_y.contiguous()
+        grad_drive, grad_delta = torch.empty_like(u), torch.empty_like(u)
+        grad_B, grad_C = torch.empty_like(B), torch.empty_like(C)
+        grad_A_t = A_t.new_zeros(state_size, inner)
+        decay_buffer = u.new_empty(batch, min(chunk_size, length), state_size, inner)
+        state_buffer, grad_buffer, work_buffer = (torch.empty_like(decay_buffer) for _ in range(3))
+        carry = u.new_zeros(batch, state_size, inner)  # exp(delta_{t+1} A) g_{t+1} from the chunk after
+        starts = list(range(0, length, chunk_size))
+        for chunk in reversed(range(len(starts))):
+            start = starts[chunk]
+            stop = min(start + chunk_size, length)
+            steps = stop - start
+            decay, states = decay_buffer[:, :steps], state_buffer[:, :steps]
+            grad_states, work = grad_buffer[:, :steps], work_buffer[:, :steps]
+            ChunkedSelectiveScan._chunk(A_log2, delta, drive, B, start, stop, decay, states, boundaries[chunk])
+            torch.mul(states, grad_y[:, start:stop, None, :], out=work)
+            grad_C[:, start:stop] = work.sum(3)
+            # adjoint recurrence, backwards through the chunk
+            torch.mul(grad_y[:, start:stop, None, :], C[:, start:stop, :, None], out=grad_states)
+            grad_states[:, -1] += carry
+            for step in range(steps - 2, -1, -1):
+                torch.addcmul(grad_states[:, step], decay[:, step + 1], grad_states[:, step + 1],
+                              out=grad_states[:, step])
+            torch.mul(decay[:, 0], grad_states[:, 0], out=carry)
+            grad_drive[:, start:stop] = torch.matmul(B[:, start:stop, None, :], grad_states).squeeze(2)
+            torch.mul(grad_states, drive[:, start:stop, None, :], out=work)
+            grad_B[:, start:stop] = work.sum(3)
+            # d(delta A) = g_t * h_{t-1} * exp(delta_t A), in place of the decays
+            decay[:, 1:] *= states[:, :-1]
+            decay[:, 0] *= boundaries[chunk]
+            decay *= grad_states
+            torch.mul(decay, A_t, out=work)
+            grad_delta[:, start:stop] = work.sum(2)
+            torch.mul(decay, delta[:, start:stop, None, :], out=work)
+            grad_A_t += work.sum((0, 1))
+        grad_delta += grad_drive * u
+        grad_u = grad_drive * delta + grad_y * D
+        grad_D = (grad_y * u).sum((0, 1))
+        return grad_u, grad_delta, grad_A_t.t(), grad_B, grad_C, grad_D, None
+
+
+def selective_scan_pytorch(u, delta, A, B, C, D, chunk_size: int | None = None):
+    """Pure-PyTorch selective scan (`ChunkedSelectiveScan`), in the model's (batch, length, ...) layout: `u`, `delta`:
+    (batch, length, inner); `A`: (inner, state); `B`, `C`: (batch, length, state); `D`: (inner,). Returns `y`:
+    (batch, length, inner). `chunk_size` defaults to `scan_chunk_size(length)`.
+
+    Like mamba_ssm's kernel it computes in float32 (autocast off; float64 stays float64) and returns `y` in `u`'s
+    dtype, so bf16 / fp16 models and autocast keep a float32 state.
+    """
+    dtype = u.dtype
+    compute_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    chunk_size = scan_chunk_size(u.shape[1]) if chunk_size is None else chunk_size
+    with torch.autocast(u.device.type, enabled=False):
+        u, delta, A, B, C, D = (tensor.to(compute_dtype).contiguous() for tensor in (u, delta, A, B, C, D))
+        y = ChunkedSelectiveScan.apply(u, delta, A, B, C, D, chunk_size)
+    return y.to(dtype)
 
 
 def selective_scan(u, delta, A, B, C, D):
-    """Mamba's selective scan `h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t`, `y_t = C_t h_t + D u_t`.
-
-    Shapes follow `mamba_ssm.selective_scan_fn`: `u`, `delta` (softplus already applied): (batch, inner, length);
-    `A`: (inner, state); `B`, `C`: (batch, state, length); `D`: (inner,). Returns `y`: (batch, inner, length).
-    Uses mamba_ssm's CUDA kernel when available and the tensors are on CUDA, else `_linear_recurrence`.
-    """
+    """`selective_scan_pytorch` (same arguments, layout and result), through mamba_ssm's CUDA kernel when it is
+    importable and the tensors are on CUDA (the kernel takes (batch, channels, length): transposed here)."""
     if _mamba_selective_scan_fn is not None and u.is_cuda:
-        return _mamba_selective_scan_fn(u.contiguous(), delta.contiguous(), A.contiguous(), B.contiguous(),
-                                        C.contiguous(), D.float(), delta_softplus=False)
+        y = _mamba_selective_scan_fn(*(x.transpose(1, 2).contiguous() for x in (u, delta)), A.contiguous(),
+                                     *(x.transpose(1, 2).contiguous() for x in (B, C)), D.float(),
+                                     delta_softplus=False)
+        return y.transpose(1, 2)
     return selective_scan_pytorch(u, delta, A, B, C, D)
-
-
-def selective_scan_pytorch(u, delta, A, B, C, D):
-    """Pure-PyTorch `selective_scan` (same arguments and result), vectorised over positions.
-
-    Like mamba_ssm's kernel it computes in float32 (autocast off) and returns `y` in `u`'s dtype, so bf16 / fp16
-    models and autocast keep a float32 state.
-    """
-    dtype = u.dtype
-    with torch.autocast(u.device.type, enabled=False):
-        u, delta, A, B, C, D = (tensor.float() for tensor in (u, delta, A, B, C, D))
-        delta_t = delta.transpose(1, 2).unsqueeze(-1)  # (batch, length, inner, 1)
-        decay = torch.exp(delta_t * A)  # (batch, length, inner, state)
-        drive = delta_t * u.transpose(1, 2).unsqueeze(-1) * B.transpose(1, 2).unsqueeze(2)
-        states = _linear_recurrence(decay, drive)
-        y = torch.einsum("blen,bnl->bel", states, C) + D[:, None] * u
-    return y.to(dtype)
 
 
 class StructureAwareSelectiveScan(nn.Module):
@@ -369,8 +498,8 @@ class StructureAwareSelectiveScan(nn.Module):
         delta = F.softplus(self.dt_proj(dt) + self.distance_dt_bias[distance])  # (batch, length, inner)
         A = -torch.exp(self.A_log.float())
         scan = selective_scan if self.use_kernels else selective_scan_pytorch
-        y = scan(x, delta.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2), self.D)
-        return self.out_proj(y.transpose(1, 2) * F.silu(gate))
+        y = scan(x.transpose(1, 2), delta, A, B, C, self.D)
+        return self.out_proj(y * F.silu(gate))
 
 
 class GraphMambaProjector(GradientCheckpointingLayer):
@@ -593,6 +722,20 @@ class HSANetPreTrainedModel(PreTrainedModel):
         except SafetensorError as error:
             raise OSError(f"{_unreadable_safetensors(pretrained_model_name_or_path)} could not be read by safetensors "
                           f"({error}): the file is truncated or corrupted; save or download it again") from error
+
+    def push_to_hub(self, repo_id: str, *, model_card=None, **kwargs):
+        """`PreTrainedModel.push_to_hub` (same arguments) that uploads this repository's model card as `README.md`
+        (rendered by the package's `model_cards` when installed; `model_card=` a card, file or text of your own)."""
+        return push_to_hub_with_model_card(self, repo_id, model_card=model_card, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`PreTrainedModel.save_pretrained`; a class registered for an Auto class also writes what loading the folder
+        with `trust_remote_code=True` needs beyond transformers' own entry: the base model's `auto_map` entry and
+        `custom_pipelines` with the pipelines' code (`add_remote_code_entries`)."""
+        if self._auto_class is not None and kwargs.get("is_main_process", True):
+            add_remote_code_entries(self, save_directory)
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     _supports_sdpa = True
     # Checkpointed: the projectors, the motif branch and the fusion. Not the GIN layers: recomputing a BatchNorm in
     # train mode would update its running statistics twice.

@@ -6,11 +6,20 @@ list of outputs, one per input, in order; a generator or dataset gives an iterat
 molecules (graphs cannot be padded like text, so `get_iterator` uses the graph collator instead of the default padding
 collator). Each molecule is featurized with its position in the input, so an error names the user's item
 (`SMILES #2 ...`) whatever the batch size.
+
+Feeding an accelerator: `num_workers=N` featurizes and collates in N DataLoader worker processes (transformers'
+`get_iterator`) while the model runs; what a worker runs holds the processor only, not the model, so it also pickles
+small under the `spawn` start method. `bucket_by_size` (on by default for a list input with `batch_size > 1`) sorts
+the molecules by their atom count, read off the SMILES, into batches, largest first, within windows of
+`BUCKET_WINDOW_BATCHES` batches, so a batch pads its molecules to a similar size; results still come back in input
+order. The model's outputs do not depend on which molecules share a batch (tested), so bucketing changes only speed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sized
+import re
+from collections.abc import Iterable, Iterator, Sequence, Sized
+from functools import partial
 from types import GeneratorType
 
 import torch
@@ -20,26 +29,74 @@ from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 from transformers.utils import logging
 
 from .modeling_hsanet import resolve_problem_type
-from .processing_hsanet import collate_graphs
+from .processing_hsanet import GRAPH_KEYS, collate_graphs
+from .remote_code_hsanet import keep_only_its_task
 
 logger = logging.get_logger(__name__)
 
 
-def _concatenate_lists(items: list[dict]) -> dict:
-    """Per-item dicts of lists (graphs, prompt tokens) -> one dict of the concatenated lists."""
-    return {key: [value for item in items for value in item[key]] for key in items[0]}
+# Bucketing sorts within windows of this many batches (transformers' `LengthGroupedSampler` sorts 50 at a time), so a
+# streamed input holds at most one window of results back to return them in input order.
+BUCKET_WINDOW_BATCHES = 64
+# Atoms as written in a SMILES: a bracket atom, a two-letter or one-letter organic-subset element (aromatic lowercase
+# too) or the `*` wildcard. A size estimate for bucketing at a few microseconds per molecule, without parsing.
+_SMILES_ATOM = re.compile(r"\[[^\]]*\]|Br|Cl|[BCNOPSFI*]|[bcnops]")
+
+
+def estimated_atoms(item) -> int:
+    """Atoms written in a SMILES (or in a `{"smiles": ...}` input); 0 for anything else, which `preprocess` rejects
+    with an error naming the item."""
+    smiles = item.get("smiles") if isinstance(item, dict) else item
+    return len(_SMILES_ATOM.findall(smiles)) if isinstance(smiles, str) else 0
+
+
+def size_sorted_order(sizes: Sequence[int], batch_size: int, window_batches: int = BUCKET_WINDOW_BATCHES) -> list[int]:
+    """Input positions in bucketed order: within each window of `batch_size * window_batches` consecutive inputs,
+    largest first (stable), so each batch of `batch_size` holds molecules of similar size."""
+    window = batch_size * window_batches
+    return [index for start in range(0, len(sizes), window)
+            for index in sorted(range(start, min(start + window, len(sizes))), key=lambda i: -sizes[i])]
+
+
+def _in_input_order(results: Iterable, order: list[int], window: int) -> Iterator:
+    """Results computed in `order` (`size_sorted_order`) -> the same results in input order, a window at a time."""
+    results = iter(results)
+    for start in range(0, len(order), window):
+        positions = order[start:start + window]
+        buffer = [None] * len(positions)
+        for position in positions:
+            buffer[position - start] = next(results)
+        yield from buffer
+
+
+def collate_items(processor, items: list[dict]) -> dict[str, torch.Tensor]:
+    """Featurized items (`featurize_item`) -> one model batch: the graphs collated and, for captioning, the prompts
+    left-padded. Runs in the DataLoader's workers when `num_workers > 0`."""
+    batch = collate_graphs([item["graph"] for item in items])
+    if "prompt" in items[0]:
+        batch.update(processor.pad([item["prompt"] for item in items], padding_side="left"))
+    return batch
+
+
+def _featurize_numbered(featurize_item, processor, numbered: tuple[int, object], **params) -> dict:
+    """What a DataLoader worker runs for one `(index, item)`: module-level, with the processor as its only state."""
+    index, item = numbered
+    return featurize_item(processor, item, index=index, **params)
 
 
 class _NumberedInputs(Dataset):
-    """A sized input seen as `(index, item)` pairs, so `preprocess` knows each item's position in the user's input."""
+    """A sized input seen as `(index, item)` pairs, so `preprocess` knows each item's position in the user's input;
+    `order` (positions of the input) reads it in another order, e.g. bucketed by size."""
 
-    def __init__(self, inputs: Sized):
+    def __init__(self, inputs: Sized, order: Sequence[int] | None = None):
         self.inputs = inputs
+        self.order = order
 
     def __len__(self) -> int:
         return len(self.inputs)
 
-    def __getitem__(self, index: int) -> tuple[int, object]:
+    def __getitem__(self, position: int) -> tuple[int, object]:
+        index = position if self.order is None else self.order[position]
         return index, self.inputs[index]
 
 
@@ -51,13 +108,37 @@ class _MolecularPipeline(Pipeline):
     _load_feature_extractor = False
     _load_image_processor = False
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, bucket_by_size: bool | None = None, **kwargs):
+        self._bucket_by_size = self._check_bucket_by_size(bucket_by_size)
+        self._bucket_now = bucket_by_size
         super().__init__(*args, **kwargs)
         # `Pipeline.__init__` copies `processor.tokenizer` here; HSA-Net's is a `NoTextTokenizer` (a note for Trainer),
         # not a tokenizer to save or pad with.
         self.tokenizer = None
 
-    def __call__(self, inputs, **kwargs):
+    def save_pretrained(self, save_directory, **kwargs):
+        """`Pipeline.save_pretrained` (the model, the pipeline's code, `custom_pipelines` naming this task only:
+        `keep_only_its_task`), plus the `HSANetProcessor` with its tokenizer when it has one:
+        `Pipeline.save_pretrained` saves only the feature extractor, which `AutoProcessor` cannot load as a
+        processor."""
+        super().save_pretrained(save_directory, **kwargs)
+        keep_only_its_task(self, save_directory)
+        self.processor.save_pretrained(save_directory, **kwargs)
+
+    @staticmethod
+    def _check_bucket_by_size(value):
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"bucket_by_size must be True, False or None (on for a list with batch_size > 1), got "
+                             f"{value!r}")
+        return value
+
+    def __call__(self, inputs, bucket_by_size: bool | None = None, **kwargs):
+        """`bucket_by_size`: sort molecules by size into batches (see the module docstring); the default, None, is
+        the pipeline's setting, or else on for a list (tuple, column) with `batch_size > 1`. Results are in input
+        order either way."""
+        self._bucket_now = self._check_bucket_by_size(bucket_by_size)
+        if self._bucket_now is None:
+            self._bucket_now = self._bucket_by_size
         # transformers' Pipeline reads only a list, a generator or a torch Dataset as several inputs; anything else
         # would be one input. A tuple or a `datasets` column becomes a list, an iterator (iter(), map()) a generator.
         if not isinstance(inputs, (str, dict, list, Dataset, GeneratorType)) and isinstance(inputs, Iterable):
@@ -66,33 +147,47 @@ class _MolecularPipeline(Pipeline):
             raise ValueError("expected at least one SMILES string, got an empty list")
         return super().__call__(inputs, **kwargs)
 
-    def preprocess(self, smiles: str, index: int = 0) -> dict:
-        """One molecule -> its graph; `index` is the molecule's position in the user's input (named in errors)."""
+    @staticmethod
+    def featurize_item(processor, smiles: str, index: int = 0) -> dict:
+        """One molecule -> its graph; `index` is the molecule's position in the user's input (named in errors). A
+        static method of the processor alone, so DataLoader workers run it without the model."""
         if not isinstance(smiles, str):
             raise TypeError(f"SMILES #{index} is a {type(smiles).__name__} ({smiles!r}); expected a SMILES string")
-        return {"graphs": [self.processor.feature_extractor.featurize_one(smiles, index=index)]}
+        return {"graph": processor.feature_extractor.featurize_one(smiles, index=index)}
 
-    def _preprocess_numbered(self, numbered: tuple[int, str], **preprocess_params) -> dict:
-        index, smiles = numbered
-        return self.preprocess(smiles, index=index, **preprocess_params)
+    def preprocess(self, item, index: int = 0, **preprocess_params) -> dict:
+        return self.featurize_item(self.processor, item, index=index, **preprocess_params)
 
-    def _model_inputs(self, model_inputs: dict) -> dict[str, torch.Tensor]:
-        return {key: value.to(self.device) for key, value in collate_graphs(model_inputs["graphs"]).items()}
+    def run_single(self, inputs, preprocess_params, forward_params, postprocess_params):
+        model_inputs = collate_items(self.processor, [self.preprocess(inputs, **preprocess_params)])
+        return self.postprocess(self.forward(model_inputs, **forward_params), **postprocess_params)
+
+    @staticmethod
+    def _model_inputs(model_inputs: dict) -> dict[str, torch.Tensor]:
+        """The graph tensors of a collated batch (already on the device: `Pipeline.forward` moves them)."""
+        return {key: model_inputs[key] for key in GRAPH_KEYS}
 
     def get_iterator(self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params):
         # As transformers' `Pipeline.get_iterator`: a sized input is indexed, anything else (a generator) is streamed.
+        # Workers get module-level functions of the processor (`_featurize_numbered`, `collate_items`), not the model.
+        process = partial(_featurize_numbered, type(self).featurize_item, self.processor)
+        order = None
         if isinstance(inputs, Sized):
-            dataset = PipelineDataset(_NumberedInputs(inputs), self._preprocess_numbered, preprocess_params)
+            bucket = self._bucket_now if self._bucket_now is not None else isinstance(inputs, list)
+            if bucket and batch_size > 1:
+                order = size_sorted_order([estimated_atoms(item) for item in inputs], batch_size)
+            dataset = PipelineDataset(_NumberedInputs(inputs, order), process, preprocess_params)
         else:
             if num_workers > 1:
                 logger.warning("an iterable input is read by one DataLoader worker (several would each read all of "
                                f"it); setting num_workers=1 instead of {num_workers}")
                 num_workers = 1
-            dataset = PipelineIterator(enumerate(inputs), self._preprocess_numbered, preprocess_params)
+            dataset = PipelineIterator(enumerate(inputs), process, preprocess_params)
         dataloader = DataLoader(dataset, num_workers=num_workers, batch_size=batch_size,
-                                collate_fn=_concatenate_lists)
+                                collate_fn=partial(collate_items, self.processor))
         model_iterator = PipelineIterator(dataloader, self.forward, forward_params, loader_batch_size=batch_size)
-        return PipelineIterator(model_iterator, self.postprocess, postprocess_params)
+        results = PipelineIterator(model_iterator, self.postprocess, postprocess_params)
+        return results if order is None else _in_input_order(results, order, batch_size * BUCKET_WINDOW_BATCHES)
 
 
 class MolecularPropertyPredictionPipeline(_MolecularPipeline):
@@ -184,7 +279,9 @@ class MoleculeCaptioningPipeline(_MolecularPipeline):
         forward = {"generate_kwargs": {**(generate_kwargs or {}), **kwargs}}
         return preprocess, forward, {}
 
-    def preprocess(self, item, index: int = 0, instruction: str | None = None) -> dict:
+    @staticmethod
+    def featurize_item(processor, item, index: int = 0, instruction: str | None = None) -> dict:
+        """One input (a SMILES or `{"smiles", "instruction"}`) -> its graph and prompt tokens."""
         if isinstance(item, dict):
             if "smiles" not in item:
                 raise KeyError(f"input #{index} has no 'smiles' key (keys: {sorted(item)})")
@@ -193,14 +290,12 @@ class MoleculeCaptioningPipeline(_MolecularPipeline):
             smiles = item
         if not isinstance(smiles, str):
             raise TypeError(f"SMILES #{index} is a {type(smiles).__name__} ({smiles!r}); expected a SMILES string")
-        processor = self.processor
         tokens, _ = processor.prompt_token_ids(smiles, instruction or processor.default_instruction, index=index)
-        return {"graphs": [processor.feature_extractor.featurize_one(smiles, index=index)], "prompts": [tokens]}
+        return {"graph": processor.feature_extractor.featurize_one(smiles, index=index), "prompt": tokens}
 
     def _forward(self, model_inputs: dict, generate_kwargs: dict | None = None) -> dict:
         inputs = self._model_inputs(model_inputs)
-        text = self.processor.pad(model_inputs["prompts"], padding_side="left")
-        inputs.update({key: value.to(self.device) for key, value in text.items()})
+        inputs.update(input_ids=model_inputs["input_ids"], attention_mask=model_inputs["attention_mask"])
         generated = self.model.generate(**inputs, **(generate_kwargs or {}))
         return {"generated_ids": generated[:, inputs["input_ids"].shape[1]:]}
 

@@ -9,7 +9,8 @@ The batch is a flat dict of tensors (what `Trainer`, accelerate and pipelines ha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch
 from torch_geometric.data import Batch, Data
 from transformers import BatchFeature, FeatureExtractionMixin, ProcessorMixin
 
+from .configuration_hsanet import MAX_NUM_GRAPH_TOKENS, UPPER_BOUNDS
 from .featurization_hsanet import (
     DEFAULT_MAX_ATOMS,
     DEFAULT_MAX_SMILES_LENGTH,
@@ -25,26 +27,61 @@ from .featurization_hsanet import (
     smiles_batch_to_graphs,
     smiles_to_graph,
 )
+from .hub_hsanet import push_to_hub_with_model_card
 
 GRAPH_KEYS = ("atom_features", "edge_index", "bond_features", "num_atoms", "structure_rank",
               "distance_to_previous", "distance_to_next", "motif_counts")
+# Upper bounds of HSANetFeatureExtractor's settings, so that a hostile `preprocessor_config.json` cannot switch the
+# input limits off: 50x the default max_atoms (featurizing a 20,000-atom chain already takes ~15 s), 10 characters
+# per atom, and the model's own bound on max_scan_distance (configuration_hsanet.UPPER_BOUNDS).
+FEATURE_EXTRACTOR_UPPER_BOUNDS = {
+    "max_atoms": 1_000_000,
+    "max_smiles_length": 10_000_000,
+    "max_scan_distance": UPPER_BOUNDS["max_scan_distance"],
+}
+# The per-molecule arrays `featurize_dataset` writes as dataset columns (beside `num_atoms`, the atom count) and
+# `collate_graphs` reads; `MolecularGraph.fragment_ids` is not a model input and is not stored.
+GRAPH_COLUMNS = ("atom_features", "edge_index", "bond_features", "structure_rank", "distance_to_previous",
+                 "distance_to_next", "motif_counts")
 
 
-def collate_graphs(graphs: Sequence[MolecularGraph]) -> dict[str, torch.Tensor]:
-    """Stack molecules into one flat batch; torch_geometric offsets `edge_index` per molecule."""
-    batch = Batch.from_data_list([
-        Data(
-            x=torch.from_numpy(g.atom_features),
-            edge_index=torch.from_numpy(g.edge_index),
-            edge_attr=torch.from_numpy(g.bond_features),
-            structure_rank=torch.from_numpy(g.structure_rank),
-            distance_to_previous=torch.from_numpy(g.distance_to_previous),
-            distance_to_next=torch.from_numpy(g.distance_to_next),
-            motif_counts=torch.from_numpy(g.motif_counts).unsqueeze(0),
-            num_nodes=g.num_atoms,
-        )
-        for g in graphs
-    ])
+def _graph_array(value, dtype) -> np.ndarray:
+    """A graph column's value (NumPy array, nested list as `datasets` returns it, or tensor) -> an array of `dtype`."""
+    if isinstance(value, torch.Tensor):
+        value = value.numpy()
+    if isinstance(value, np.ndarray) and value.dtype == object:  # `datasets`' NumPy format for ragged rows
+        value = [np.asarray(row) for row in value]
+    return np.asarray(value, dtype=dtype)
+
+
+def collate_graphs(graphs: Sequence[MolecularGraph | dict], feature_scheme: str = "ogb") -> dict[str, torch.Tensor]:
+    """Stack molecules into one flat batch; torch_geometric offsets `edge_index` per molecule.
+
+    A molecule is a `MolecularGraph` or a row with the `GRAPH_COLUMNS` (what `HSANetProcessor.featurize_dataset`
+    writes), so pre-featurized rows batch exactly like graphs featurized on the fly; `feature_scheme` gives a row's
+    bond feature width (a molecule without bonds stores an empty list)."""
+    data = []
+    for g in graphs:
+        if not isinstance(g, Mapping):  # a `MolecularGraph` (of this module or of a remote-code copy of it)
+            arrays = {name: getattr(g, name) for name in GRAPH_COLUMNS}
+        else:
+            arrays = {name: _graph_array(g[name], np.float32 if name == "motif_counts" else np.int64)
+                      for name in GRAPH_COLUMNS}
+            arrays["atom_features"] = arrays["atom_features"].reshape(arrays["structure_rank"].shape[0], -1)
+            arrays["edge_index"] = arrays["edge_index"].reshape(2, -1)
+            arrays["bond_features"] = arrays["bond_features"].reshape(
+                -1, len(FEATURE_SCHEMES[feature_scheme].bond_vocabulary_sizes))
+        data.append(Data(
+            x=torch.from_numpy(arrays["atom_features"]),
+            edge_index=torch.from_numpy(arrays["edge_index"]),
+            edge_attr=torch.from_numpy(arrays["bond_features"]),
+            structure_rank=torch.from_numpy(arrays["structure_rank"]),
+            distance_to_previous=torch.from_numpy(arrays["distance_to_previous"]),
+            distance_to_next=torch.from_numpy(arrays["distance_to_next"]),
+            motif_counts=torch.from_numpy(arrays["motif_counts"]).unsqueeze(0),
+            num_nodes=arrays["atom_features"].shape[0],
+        ))
+    batch = Batch.from_data_list(data)
     return {
         "atom_features": batch.x,
         "edge_index": batch.edge_index,
@@ -100,12 +137,15 @@ class HSANetFeatureExtractor(FeatureExtractionMixin):
         max_smiles_length: int = DEFAULT_MAX_SMILES_LENGTH,
         **kwargs,
     ):
-        if feature_scheme not in FEATURE_SCHEMES:
+        if not isinstance(feature_scheme, str) or feature_scheme not in FEATURE_SCHEMES:
             raise ValueError(f"feature_scheme must be one of {sorted(FEATURE_SCHEMES)}, got {feature_scheme!r}")
         for name, value in (("max_scan_distance", max_scan_distance), ("max_atoms", max_atoms),
                             ("max_smiles_length", max_smiles_length)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            if value > FEATURE_EXTRACTOR_UPPER_BOUNDS[name]:
+                raise ValueError(f"{name} must be at most {FEATURE_EXTRACTOR_UPPER_BOUNDS[name]:,} "
+                                 f"(FEATURE_EXTRACTOR_UPPER_BOUNDS in processing_hsanet.py), got {value:,}")
         super().__init__(**kwargs)
         self.feature_scheme = feature_scheme
         self.max_scan_distance = max_scan_distance
@@ -136,6 +176,18 @@ class HSANetFeatureExtractor(FeatureExtractionMixin):
                 raise ValueError(f"got {data['num_atoms'].shape[0]} SMILES but {len(labels)} labels")
             data["labels"] = labels_to_tensor(labels)
         return BatchFeature(data)
+
+
+def _featurize_rows(feature_extractor: HSANetFeatureExtractor, smiles_column: str, rows: dict,
+                    indices: list[int]) -> dict[str, list]:
+    """`datasets.map` function of `HSANetProcessor.featurize_dataset`: a batch of rows -> their graph columns.
+    Module-level (with the feature extractor as its only state) so it pickles to `num_proc` workers and hashes to the
+    same cache fingerprint in every session."""
+    graphs = [feature_extractor.featurize_one(smiles, index=index)
+              for smiles, index in zip(rows[smiles_column], indices)]
+    columns = {name: [getattr(graph, name) for graph in graphs] for name in GRAPH_COLUMNS}
+    columns["num_atoms"] = [graph.num_atoms for graph in graphs]
+    return columns
 
 
 class NoTextTokenizer:
@@ -197,6 +249,7 @@ class HSANetProcessor(ProcessorMixin):
     `processor.collate(rows)` is a data collator for `Trainer` over rows like `{"smiles", "labels"}` or, with a
     tokenizer, `{"smiles", "instruction", "text"}` (e.g. a `datasets.Dataset`). Pass it to `Trainer` as
     `processing_class=processor, data_collator=processor.collate`: `Trainer.save_model` then saves it beside the model.
+    `processor.featurize_dataset(dataset, num_proc=N)` featurizes a dataset once, in N processes, for that collator.
 
     Args:
         feature_extractor (`HSANetFeatureExtractor`, *optional*): defaults to `HSANetFeatureExtractor()`.
@@ -240,6 +293,9 @@ class HSANetProcessor(ProcessorMixin):
             if not isinstance(num_graph_tokens, int) or isinstance(num_graph_tokens, bool) or num_graph_tokens < 1:
                 raise ValueError("a processor with a tokenizer needs num_graph_tokens, the model's "
                                  f"config.num_graph_tokens (an integer >= 1), got {num_graph_tokens!r}")
+            if num_graph_tokens > MAX_NUM_GRAPH_TOKENS:
+                raise ValueError(f"num_graph_tokens must be at most {MAX_NUM_GRAPH_TOKENS:,} (MAX_NUM_GRAPH_TOKENS in "
+                                 f"configuration_hsanet.py), got {num_graph_tokens:,}")
             if graph_token not in self.tokenizer.get_vocab():
                 self.tokenizer.add_special_tokens({"additional_special_tokens": [graph_token]})
 
@@ -247,6 +303,11 @@ class HSANetProcessor(ProcessorMixin):
         if argument_name == "tokenizer" and isinstance(argument, NoTextTokenizer):
             return NoTextTokenizer
         return super().check_argument_for_proper_class(argument_name, argument)
+
+    def push_to_hub(self, repo_id: str, *, model_card=None, **kwargs):
+        """`ProcessorMixin.push_to_hub` (same arguments) that uploads this repository's model card as `README.md`
+        unless the repository has one from a model push or a person (`hub_hsanet.push_to_hub_with_model_card`)."""
+        return push_to_hub_with_model_card(self, repo_id, model_card=model_card, **kwargs)
 
     @classmethod
     def _load_tokenizer_from_pretrained(cls, sub_processor_type, pretrained_model_name_or_path, subfolder="",
@@ -389,28 +450,89 @@ class HSANetProcessor(ProcessorMixin):
             label_rows.append(label_row)
         return self.pad(rows, label_rows if targets is not None else None, padding_side=padding_side)
 
+    def featurize_dataset(self, dataset, smiles_column: str = "smiles", num_proc: int | None = None,
+                          batch_size: int = 64, **map_kwargs):
+        """A `datasets.Dataset` with a SMILES column -> the same rows, in order, plus the graph columns
+        (`GRAPH_COLUMNS`, the arrays featurizing on the fly gives) and `num_atoms`, each molecule's atom count.
+        The work is `Dataset.map` in `num_proc` worker processes, `batch_size` rows per call.
+
+        `collate` batches these rows from the stored graphs, so `Trainer(data_collator=processor.collate)` trains on
+        them without featurizing again. `num_atoms` is the column for length bucketing:
+        `TrainingArguments(train_sampling_strategy="group_by_length", length_column_name="num_atoms")`; it is an
+        argument of the model's `forward`, so `Trainer`'s `remove_unused_columns` keeps it for the sampler (a column
+        named `length` would be dropped first).
+
+        Caching is `datasets`': for a dataset backed by files (`load_dataset`, `load_from_disk`) the result is written
+        beside them under a fingerprint of the dataset, this function and the feature extractor's settings, and a
+        second call with the same ones reads it back instead of featurizing. An in-memory dataset is cached only with
+        `cache_file_name=`. `map_kwargs` go to `Dataset.map` (`cache_file_name`, `load_from_cache_file`,
+        `keep_in_memory`, `desc`, ...). An error names the row by its index: `SMILES #12 'C1CC' could not be parsed`.
+        """
+        import datasets
+
+        if not isinstance(dataset, datasets.Dataset):
+            raise TypeError(f"featurize_dataset expects a datasets.Dataset, got {type(dataset).__name__} (for a "
+                            "DatasetDict, call it once per split)")
+        if smiles_column not in dataset.column_names:
+            raise KeyError(f"the dataset has no {smiles_column!r} column (columns: {dataset.column_names}); pass "
+                           "smiles_column=...")
+        taken = [name for name in (*GRAPH_COLUMNS, "num_atoms") if name in dataset.column_names]
+        if taken:
+            raise ValueError(f"the dataset already has the graph column(s) {taken}: is it featurized already?")
+        for name, value in (("num_proc", num_proc), ("batch_size", batch_size)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        integers, matrix = datasets.Value("int64"), datasets.List(datasets.List(datasets.Value("int64")))
+        features = dataset.features.copy()
+        features.update({
+            "atom_features": matrix, "edge_index": matrix, "bond_features": matrix,
+            "structure_rank": datasets.List(integers), "distance_to_previous": datasets.List(integers),
+            "distance_to_next": datasets.List(integers), "motif_counts": datasets.List(datasets.Value("float32")),
+            "num_atoms": integers,
+        })
+        map_kwargs.setdefault("desc", "Featurizing SMILES")
+        return dataset.map(partial(_featurize_rows, self.feature_extractor, smiles_column), batched=True,
+                           batch_size=batch_size, with_indices=True, num_proc=num_proc, features=features,
+                           **map_kwargs)
+
     def collate(self, rows: Sequence[dict], smiles_key: str = "smiles", label_key: str = "labels",
                 text_key: str = "instruction", target_key: str = "text", trim_logits: bool = False) -> BatchFeature:
         """Data collator: rows with a SMILES column and an optional label column -> a batch; with a tokenizer, rows
         with SMILES, an optional instruction (`text_key`) and an optional target text (`target_key`).
+        Rows of `featurize_dataset` (they hold the `GRAPH_COLUMNS`) are batched from their stored graphs, not
+        featurized again; without a tokenizer they need no SMILES column then.
         `trim_logits=True` (left padding, targets given) adds `logits_to_keep`, the window that holds every target,
         so the model projects only those positions onto the vocabulary (the same loss; the other positions' logits
         are not computed)."""
         if len(rows) == 0:
             raise ValueError("cannot collate an empty list of rows")
-        missing = [i for i, row in enumerate(rows) if smiles_key not in row]
+        featurized = all(name in rows[0] for name in GRAPH_COLUMNS)
+        needed = (list(GRAPH_COLUMNS) if featurized else []) + ([smiles_key] if self.has_text or not featurized
+                                                                 else [])
+        missing = [(i, key) for i, row in enumerate(rows) for key in needed if key not in row]
         if missing:
-            raise KeyError(f"row #{missing[0]} has no {smiles_key!r} column (columns: {sorted(rows[missing[0]])})")
-        smiles = [row[smiles_key] for row in rows]
+            i, key = missing[0]
+            raise KeyError(f"row #{i} has no {key!r} column (columns: {sorted(rows[i])})")
+        graphs = collate_graphs(rows, self.feature_extractor.feature_scheme) if featurized else None
+        smiles = [row[smiles_key] for row in rows] if smiles_key in needed else None
         if self.has_text:
             text = [row[text_key] for row in rows] if text_key in rows[0] else None
             targets = [row[target_key] for row in rows] if target_key in rows[0] else None
-            batch = self(smiles=smiles, text=text, targets=targets)
+            if featurized:
+                instructions = self._per_item(text, len(rows), "text", self.default_instruction)
+                targets = None if targets is None else self._per_item(targets, len(rows), "targets", None)
+                batch = BatchFeature({**graphs, **self.tokenize_prompts(smiles, instructions, targets)})
+            else:
+                batch = self(smiles=smiles, text=text, targets=targets)
             if trim_logits and targets is not None:
                 labelled = (batch["labels"] != -100).any(dim=0).nonzero()
                 batch["logits_to_keep"] = int(batch["labels"].shape[1] - labelled[0]) + 1
             return batch
         labels = [row[label_key] for row in rows] if label_key in rows[0] else None
+        if featurized:
+            if labels is not None:
+                graphs["labels"] = labels_to_tensor(labels)
+            return BatchFeature(graphs)
         return self(smiles=smiles, labels=labels)
 
     def batch_decode(self, *args, **kwargs) -> list[str]:

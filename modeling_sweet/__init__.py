@@ -39,10 +39,12 @@ def _register() -> None:
         exist_ok=True,
     )
     # `save_pretrained` / `push_to_hub` also write the code and an `auto_map`, so a saved folder or Hub repo loads
-    # with `trust_remote_code=True` where this package is not installed.
+    # with `trust_remote_code=True` where this package is not installed. A model's folder also gets
+    # `custom_pipelines`, derived from the pipeline registrations below (`remote_code_sweet`).
     SweetTokenizerConfig.register_for_auto_class()
     SweetTokenizerModel.register_for_auto_class("AutoModel")
     SweetImageProcessor.register_for_auto_class("AutoImageProcessor")
+    SweetVideoProcessor.register_for_auto_class("AutoVideoProcessor")
     PIPELINE_REGISTRY.register_pipeline("image-tokenization", pipeline_class=ImageTokenizationPipeline,
                                         pt_model=AutoModel, type="image")
     PIPELINE_REGISTRY.register_pipeline("video-tokenization", pipeline_class=VideoTokenizationPipeline,

@@ -37,6 +37,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -439,6 +440,106 @@ def build_language_codebook(
     )
 
 
+def factor_indices(words: Sequence[str], factor_classes: Sequence[Sequence[str]], verb_share: float = 0.5
+                   ) -> list[list[int]]:
+    """Which factor of a factorised codebook each word goes to: indices of `words`, one list per factor, each in the
+    words' order. `factor_classes`: the word classes of each factor, e.g. `[["ADJ"], ["NOUN"]]`.
+
+    A word goes to the factor of its most frequent part of speech (`primary_word_class`); a word whose primary class
+    is in no factor (possible with `class_disjoint=False` vocabularies: "walk" among the spatial words) goes to the
+    first factor one of its classes (`word_classes_of`) belongs to. A word of no factor raises a ValueError naming it.
+    """
+    groups: list[list[int]] = [[] for _ in factor_classes]
+    for index, word in enumerate(words):
+        primary = primary_word_class(word, verb_share)
+        factor = next((f for f, classes in enumerate(factor_classes) if primary in classes), None)
+        if factor is None:
+            known = word_classes_of(word)
+            factor = next((f for f, classes in enumerate(factor_classes) if known & set(classes)), None)
+        if factor is None:
+            raise ValueError(f"word #{index} {word!r} ({primary}) belongs to none of the factors "
+                             f"{[list(classes) for classes in factor_classes]}")
+        groups[factor].append(index)
+    return groups
+
+
+CAPTION_WORD = re.compile(r"[a-z]+")
+
+
+def read_captions(captions) -> list[list[str]]:
+    """Caption text -> a list of its words (lowercase ASCII letters) per caption.
+
+    `captions`: a path (`str` / `os.PathLike`) of a text file with one caption per line, or an iterable of caption
+    strings (a list, a generator, a `datasets` column such as `dataset["caption"]`). A path that is not a file raises
+    `FileNotFoundError`; an item that is not a string a `TypeError` naming it.
+    """
+    if isinstance(captions, (str, os.PathLike)):
+        if not os.path.isfile(captions):
+            raise FileNotFoundError(f"captions: {os.fspath(captions)!r} is not a file; pass a text file with one "
+                                    "caption per line, or an iterable of caption strings (e.g. a datasets column)")
+        with open(captions, encoding="utf-8") as handle:
+            return [CAPTION_WORD.findall(line.lower()) for line in handle]
+    words = []
+    for index, caption in enumerate(captions):
+        if not isinstance(caption, str):
+            raise TypeError(f"caption #{index} is a {type(caption).__name__}, not a string")
+        words.append(CAPTION_WORD.findall(caption.lower()))
+    return words
+
+
+def build_cooccurrence_graph(captions, words: Sequence[str], window: int | None = 5
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A word co-occurrence graph over a codebook's words, for `SweetTokenizerModel.set_codebook_graph`.
+
+    Nodes are `words` (code order). Two codebook words are joined when they occur in one caption at most
+    `window - 1` words apart (`None`: anywhere in the caption); a word of a caption that is not a codebook word counts
+    as its lemma when that is one ("dogs" -> "dog", "running" -> "run"). An edge's weight is the number of captions
+    it was seen in, divided by the largest such count (weights in (0, 1]); edges go both ways; a word is
+    never joined to itself (`GCNConv` adds a self-loop of weight 1 to every node).
+
+    `captions`: see `read_captions` (a text file, or an iterable of strings, or the list `read_captions` returned).
+    Returns `edge_index` (2, num_edges) long and `edge_weight` (num_edges,) float32, sorted by (source, target).
+    """
+    if window is not None and (not isinstance(window, int) or window < 2):
+        raise ValueError(f"window must be an integer >= 2 (words) or None (whole caption), got {window!r}")
+    if isinstance(captions, list) and all(isinstance(caption, list) for caption in captions):
+        tokenized = captions
+    else:
+        tokenized = read_captions(captions)
+    index = {word: position for position, word in enumerate(words)}
+    node_of: dict[str, int | None] = {}
+
+    def node(token: str) -> int | None:
+        if token not in node_of:
+            found = index.get(token)
+            if found is None:
+                lemmas = [lemma for lemma_list in _lemmas(token).values() for lemma in lemma_list]
+                found = next((index[lemma] for lemma in lemmas if lemma in index), None)
+            node_of[token] = found
+        return node_of[token]
+
+    counts: Counter = Counter()
+    for caption in tokenized:
+        nodes = [(position, node(token)) for position, token in enumerate(caption)]
+        nodes = [(position, found) for position, found in nodes if found is not None]
+        pairs = set()
+        for first, (position, source) in enumerate(nodes):
+            for later, target in nodes[first + 1:]:
+                if window is not None and later - position >= window:
+                    break
+                if source != target:
+                    pairs.add((min(source, target), max(source, target)))
+        counts.update(pairs)
+    if not counts:
+        return torch.zeros(2, 0, dtype=torch.long), torch.zeros(0)
+    pairs = torch.tensor(list(counts), dtype=torch.long)
+    weights = torch.tensor(list(counts.values()), dtype=torch.float32)
+    edge_index = torch.cat([pairs, pairs.flip(1)]).T
+    edge_weight = torch.cat([weights, weights]) / weights.max()
+    order = torch.argsort(edge_index[0] * len(words) + edge_index[1])
+    return edge_index[:, order].contiguous(), edge_weight[order].contiguous()
+
+
 __all__ = [
     "FUNCTION_WORDS",
     "SPATIAL_WORD_CLASSES",
@@ -446,7 +547,10 @@ __all__ = [
     "WORD_CLASSES",
     "LanguageCodebook",
     "DEFAULT_LANGUAGE_MODEL_NAME",
+    "build_cooccurrence_graph",
     "build_language_codebook",
+    "factor_indices",
+    "read_captions",
     "default_language_model_path",
     "language_model_name",
     "is_lemma",

@@ -2,12 +2,86 @@
 
 from __future__ import annotations
 
+import math
+
+import torch
+from huggingface_hub.errors import StrictDataclassError
 from transformers import PreTrainedConfig
 from transformers.utils import logging
+
+from .remote_code_sweet import drop_registered_pipelines
 
 logger = logging.get_logger(__name__)
 
 RECONSTRUCTION_LOSSES = ("l1", "l2", "l1+l2")
+# Upper bounds of the fields that size memory (weights, token sequences), checked in `__init__` before anything is
+# allocated, so that a hostile or mistyped `config.json` fails in milliseconds with an error naming the field instead
+# of exhausting memory. They are generous: every realistic tokenizer is far below them (the authors': 256 x 256,
+# 17 frames, hidden 512). To go beyond one, raise its entry here (in the copy of this file that a remote-code
+# checkpoint carries) before building the config. The processors bound their `size` and `num_frames` by the same
+# MAX_IMAGE_SIZE and MAX_NUM_FRAMES.
+MAX_IMAGE_SIZE = 8_192
+MAX_NUM_FRAMES = 1_025
+UPPER_BOUNDS = {
+    "image_size": MAX_IMAGE_SIZE,
+    "num_channels": 64,
+    "patch_size": MAX_IMAGE_SIZE,
+    "num_frames": MAX_NUM_FRAMES,
+    "temporal_patch_size": MAX_NUM_FRAMES,
+    "hidden_size": 16_384,
+    "num_attention_heads": 1_024,
+    "intermediate_size": 65_536,
+    "num_encoder_layers": 1_024,
+    "num_query_layers": 1_024,
+    "num_temporal_layers": 1_024,
+    "num_decoder_layers": 1_024,
+    "num_spatial_queries": 65_536,
+    "num_temporal_queries": 262_144,
+    "codebook_dim": 16_384,
+    "codebook_gcn_hidden_size": 16_384,
+    "spatial_codebook_size": 4_194_304,
+    "temporal_codebook_size": 4_194_304,
+    "language_embedding_dim": 65_536,
+    "spatial_graph_num_edges": 100_000_000,
+    "temporal_graph_num_edges": 100_000_000,
+}
+# Positions a clip has (`num_frame_groups * num_patches`): the length of the encoder's and decoder's sequences.
+MAX_POSITIONS = 1_048_576
+# Classes of a classification head: transformers builds `id2label` with one entry per class, so a huge `num_labels`
+# would hang `__init__` / `from_pretrained` (10**12 entries).
+MAX_NUM_LABELS = 100_000
+
+
+# Copied from modeling_hsanet.configuration_hsanet.check_base_kwargs
+def check_base_kwargs(owner: str, kwargs: dict) -> None:
+    """Check transformers' fields among config keyword arguments before `PreTrainedConfig.__init__` uses them:
+    `num_labels` / `id2label` (it builds one `id2label` entry per label) and `dtype` / `torch_dtype`.
+
+    Raises `ValueError` naming `owner` (the config being built) and the field."""
+    for argument in ("dtype", "torch_dtype"):
+        value = kwargs.get(argument)
+        if isinstance(value, str) and value != "auto" and not isinstance(getattr(torch, value, None), torch.dtype):
+            raise ValueError(f"{owner}: `{argument}` must name a torch dtype (e.g. 'float32'), got {value!r}")
+    num_labels, id2label = kwargs.get("num_labels"), kwargs.get("id2label")
+    if num_labels is not None and (not isinstance(num_labels, int) or isinstance(num_labels, bool)
+                                   or not 0 <= num_labels <= MAX_NUM_LABELS):
+        raise ValueError(f"{owner}: `num_labels` must be an integer in [0, {MAX_NUM_LABELS:,}] (MAX_NUM_LABELS), got "
+                         f"{num_labels!r}")
+    if id2label is not None and (not isinstance(id2label, dict) or len(id2label) > MAX_NUM_LABELS):
+        got = f"{len(id2label):,} labels" if isinstance(id2label, dict) else f"a {type(id2label).__name__}"
+        raise ValueError(f"{owner}: `id2label` must be a dict of at most {MAX_NUM_LABELS:,} labels (MAX_NUM_LABELS), "
+                         f"got {got}")
+
+
+CODEBOOK_FACTORIZATIONS = ("paper", "single")
+CODEBOOK_PROJECTIONS = ("gcn", "linear")
+# The paper's factorised codes (authors' code, v3): per branch, the factors in the order their ids come in a token's
+# ids, each as (name, word classes of its words, nearest codes it averages). A spatial token is 2 adjectives + 1 noun,
+# a temporal token 1 verb + 1 adverb; each factor quantises its own part of the token (see LanguageCodebookQuantizer).
+CODEBOOK_FACTORS = {
+    "spatial": (("adjective", ("ADJ",), 2), ("noun", ("NOUN",), 1)),
+    "temporal": (("verb", ("VERB",), 1), ("adverb", ("ADV",), 1)),
+}
 # Fields that configs saved by earlier versions carried: the training recipe (perceptual loss, discriminator,
 # curriculum), which now lives in `training_sweet.SweetTokenizerTrainingArguments`. They are dropped on load, with a
 # warning, so that an old `config.json` still loads and is saved again without them.
@@ -38,7 +112,26 @@ class SweetTokenizerConfig(PreTrainedConfig):
         num_decoder_layers (`int`, *optional*, defaults to 8): decoder depth; odd layers read the temporal latents.
         num_spatial_queries (`int`, *optional*, defaults to 256): spatial tokens per image / clip.
         num_temporal_queries (`int`, *optional*, defaults to 1024): temporal tokens per clip.
-        codebook_dim (`int`, *optional*, defaults to 256): width of the L2-normalised quantisation space.
+        codebook_dim (`int`, *optional*, defaults to 256): width of the L2-normalised quantisation space; with
+            factorised codes each factor quantises its own `codebook_dim / number of factors` part of it.
+        codebook_factorization (`str`, *optional*, defaults to `"paper"`): `"paper"`: factorised codes as the
+            authors' code (`CODEBOOK_FACTORS`): a spatial token is 3 ids (2 adjectives + 1 noun), a temporal token 2
+            (1 verb + 1 adverb), so `spatial_ids` is `(batch, num_spatial_queries, 3)` and `temporal_ids`
+            `(batch, num_temporal_queries, 2)`; `"single"`: one word per token, ids `(batch, length)` (the first
+            version). A `config.json` written before this field existed loads as `"single"`.
+        codebook_projection (`str`, *optional*, defaults to `"gcn"`): how code vectors come from the frozen word
+            embeddings: `"gcn"`, two `torch_geometric` `GCNConv` layers over a word co-occurrence graph (the authors';
+            without a graph, on self-loops only, it is a per-word 2-layer MLP); `"linear"`, one linear map (the first
+            version). A `config.json` written before this field existed loads as `"linear"`.
+        codebook_gcn_hidden_size (`int`, *optional*, defaults to 256): width of the GCN's hidden layer.
+        spatial_factor_sizes (`list[int]`, *optional*): with factorised codes, how many of `spatial_words` (in order)
+            belong to each factor (adjectives, then nouns); `None` splits the codebook evenly. Set by
+            `SweetTokenizerModel.from_language_model`.
+        temporal_factor_sizes (`list[int]`, *optional*): the same for `temporal_words` (verbs, then adverbs).
+        spatial_graph_num_edges (`int`, *optional*, defaults to 0): directed edges of the spatial codebook's
+            co-occurrence graph (saved with the weights); 0 = self-loops only. Set by
+            `SweetTokenizerModel.set_codebook_graph`.
+        temporal_graph_num_edges (`int`, *optional*, defaults to 0): the same for the temporal codebook.
         spatial_words (`list[str]`, *optional*): the spatial codebook's words (nouns and adjectives), in code order;
             set by `SweetTokenizerModel.from_language_model`.
         temporal_words (`list[str]`, *optional*): the temporal codebook's words (verbs and adverbs).
@@ -97,6 +190,13 @@ class SweetTokenizerConfig(PreTrainedConfig):
         num_spatial_queries: int = 256,
         num_temporal_queries: int = 1024,
         codebook_dim: int = 256,
+        codebook_factorization: str | None = None,
+        codebook_projection: str | None = None,
+        codebook_gcn_hidden_size: int = 256,
+        spatial_factor_sizes: list[int] | None = None,
+        temporal_factor_sizes: list[int] | None = None,
+        spatial_graph_num_edges: int = 0,
+        temporal_graph_num_edges: int = 0,
         spatial_words: list[str] | None = None,
         temporal_words: list[str] | None = None,
         spatial_codebook_size: int = 1024,
@@ -132,6 +232,29 @@ class SweetTokenizerConfig(PreTrainedConfig):
         self.num_spatial_queries = num_spatial_queries
         self.num_temporal_queries = num_temporal_queries
         self.codebook_dim = codebook_dim
+        # `None`: the default, unless the values come from a config.json written before these fields existed (it has
+        # `transformers_version`), whose model had one word per token and linear code vectors.
+        from_earlier_file = "transformers_version" in kwargs
+        if codebook_factorization is None:
+            codebook_factorization = "single" if from_earlier_file else "paper"
+        if codebook_projection is None:
+            codebook_projection = "linear" if from_earlier_file else "gcn"
+        self.codebook_factorization = codebook_factorization
+        self.codebook_projection = codebook_projection
+        self.codebook_gcn_hidden_size = codebook_gcn_hidden_size
+        for argument, sizes in (("spatial_factor_sizes", spatial_factor_sizes),
+                                ("temporal_factor_sizes", temporal_factor_sizes)):
+            if sizes is not None and not isinstance(sizes, (list, tuple)):
+                raise ValueError(f"SweetTokenizerConfig: `{argument}` must be a list of integers or None, got a "
+                                 f"{type(sizes).__name__}")
+        self.spatial_factor_sizes = list(spatial_factor_sizes) if spatial_factor_sizes is not None else None
+        self.temporal_factor_sizes = list(temporal_factor_sizes) if temporal_factor_sizes is not None else None
+        self.spatial_graph_num_edges = spatial_graph_num_edges
+        self.temporal_graph_num_edges = temporal_graph_num_edges
+        for argument, words in (("spatial_words", spatial_words), ("temporal_words", temporal_words)):
+            if words is not None and not isinstance(words, (list, tuple)):
+                raise ValueError(f"SweetTokenizerConfig: `{argument}` must be a non-empty list of strings or None, "
+                                 f"got a {type(words).__name__}")
         self.spatial_words = list(spatial_words) if spatial_words is not None else None
         self.temporal_words = list(temporal_words) if temporal_words is not None else None
         self.spatial_codebook_size = len(spatial_words) if spatial_words is not None else spatial_codebook_size
@@ -160,8 +283,22 @@ class SweetTokenizerConfig(PreTrainedConfig):
                 "SweetTokenizerTrainingArguments (modeling_sweet.training_sweet). Save the model again to drop them "
                 "from config.json."
             )
-        super().__init__(**kwargs)
+        check_base_kwargs("SweetTokenizerConfig", kwargs)  # before transformers builds `id2label` (a huge one hangs)
+        try:
+            super().__init__(**kwargs)
+        except StrictDataclassError as error:  # transformers' own fields (e.g. `return_dict`): a ValueError
+            raise ValueError(f"SweetTokenizerConfig: {error}") from error
         self._validate()
+
+    # Copied from modeling_hsanet.configuration_hsanet.HSANetConfig.from_dict
+    @classmethod
+    def from_dict(cls, config_dict: dict, **kwargs):
+        """`PreTrainedConfig.from_dict`; the saved `custom_pipelines` leave out the tasks this package registered in
+        this process, which `pipeline()` then serves without `trust_remote_code` (`drop_registered_pipelines`)."""
+        if config_dict.get("custom_pipelines"):
+            config_dict = {**config_dict,
+                           "custom_pipelines": drop_registered_pipelines(cls, config_dict["custom_pipelines"])}
+        return super().from_dict(config_dict, **kwargs)
 
     def to_dict(self) -> dict:
         output = super().to_dict()
@@ -172,6 +309,27 @@ class SweetTokenizerConfig(PreTrainedConfig):
             output["auto_map"] = {auto_class: reference[0] if isinstance(reference, (list, tuple)) else reference
                                   for auto_class, reference in output["auto_map"].items()}
         return output
+
+    def codebook_factors(self, branch: str) -> tuple[tuple[str, tuple[str, ...], int], ...]:
+        """The factors of a branch's codes, in id order, as `(name, word classes, nearest codes averaged)`:
+        `CODEBOOK_FACTORS[branch]` with `codebook_factorization="paper"`, one factor named after the branch else."""
+        if self.codebook_factorization == "paper":
+            return CODEBOOK_FACTORS[branch]
+        classes = tuple(word_class for _, classes, _ in CODEBOOK_FACTORS[branch] for word_class in classes)
+        return ((branch, classes, 1),)
+
+    def ids_per_token(self, branch: str) -> int:
+        """Ids of one token of a branch (3 spatial, 2 temporal with the paper's factorisation; 1 for `"single"`,
+        whose ids have no trailing axis)."""
+        return sum(count for _, _, count in self.codebook_factors(branch))
+
+    def codebook_factor_sizes(self, branch: str) -> list[int]:
+        """Words of each factor of a branch's codebook, in order (consecutive blocks of `{branch}_words`)."""
+        size = getattr(self, f"{branch}_codebook_size")
+        if len(self.codebook_factors(branch)) == 1:
+            return [size]
+        sizes = getattr(self, f"{branch}_factor_sizes")
+        return list(sizes) if sizes is not None else [size - size // 2, size // 2]
 
     @property
     def grid_size(self) -> int:
@@ -206,11 +364,55 @@ class SweetTokenizerConfig(PreTrainedConfig):
                          "language_embedding_dim"):
             value = getattr(self, argument)
             require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, argument, "an integer >= 1")
+        for argument, bound in UPPER_BOUNDS.items():
+            value = getattr(self, argument, None)
+            require(not isinstance(value, int) or value <= bound, argument,
+                    f"at most {bound:,} (UPPER_BOUNDS in configuration_sweet.py)")
         require(self.image_size % self.patch_size == 0, "image_size", f"divisible by patch_size={self.patch_size}")
         require((self.num_frames - 1) % self.temporal_patch_size == 0, "num_frames",
                 f"1 + a multiple of temporal_patch_size={self.temporal_patch_size}")
         require(self.hidden_size % self.num_attention_heads == 0, "hidden_size",
                 f"divisible by num_attention_heads={self.num_attention_heads}")
+        if self.num_frame_groups * self.num_patches > MAX_POSITIONS:
+            raise ValueError(
+                f"SweetTokenizerConfig: a clip has num_frame_groups * (image_size / patch_size)**2 = "
+                f"{self.num_frame_groups * self.num_patches:,} positions, above MAX_POSITIONS={MAX_POSITIONS:,}; "
+                "raise `patch_size` / `temporal_patch_size` or lower `image_size` / `num_frames`"
+            )
+        require(self.codebook_factorization in CODEBOOK_FACTORIZATIONS, "codebook_factorization",
+                f"one of {CODEBOOK_FACTORIZATIONS}")
+        require(self.codebook_projection in CODEBOOK_PROJECTIONS, "codebook_projection",
+                f"one of {CODEBOOK_PROJECTIONS}")
+        require(isinstance(self.codebook_gcn_hidden_size, int) and self.codebook_gcn_hidden_size >= 1,
+                "codebook_gcn_hidden_size", "an integer >= 1")
+        for branch in ("spatial", "temporal"):
+            edges = f"{branch}_graph_num_edges"
+            require(isinstance(getattr(self, edges), int) and getattr(self, edges) >= 0, edges, "an integer >= 0")
+            factors = self.codebook_factors(branch)
+            if len(factors) == 1:
+                continue
+            require(self.codebook_dim % len(factors) == 0, "codebook_dim",
+                    f"divisible by the {len(factors)} factors of codebook_factorization='paper'")
+            argument, sizes = f"{branch}_factor_sizes", getattr(self, f"{branch}_factor_sizes")
+            if sizes is not None:
+                require(len(sizes) == len(factors) and all(isinstance(n, int) for n in sizes), argument,
+                        f"{len(factors)} integers (words of the {', '.join(name for name, _, _ in factors)} factors)")
+                require(sum(sizes) == getattr(self, f"{branch}_codebook_size"), argument,
+                        f"a split of the {getattr(self, f'{branch}_codebook_size')} {branch} words")
+            for (name, _, count), size in zip(factors, self.codebook_factor_sizes(branch)):
+                require(size >= count, argument if sizes is not None else f"{branch}_codebook_size",
+                        f"large enough for {count} {name} code(s) per token (the {name} factor has {size} words)")
+        for argument in ("commitment_cost", "entropy_loss_weight", "entropy_temperature", "vq_loss_weight",
+                         "initializer_range", "layer_norm_eps"):
+            value = getattr(self, argument)
+            require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+                    argument, "a finite number")
+        require(self.initializer_range >= 0, "initializer_range", ">= 0")
+        require(self.layer_norm_eps > 0, "layer_norm_eps", "> 0")
+        require(self.language_model_name_or_path is None or isinstance(self.language_model_name_or_path, str),
+                "language_model_name_or_path", "a string or None")
+        problem_types = (None, "regression", "single_label_classification", "multi_label_classification")
+        require(self.problem_type in problem_types, "problem_type", f"one of {problem_types}")
         require(self.commitment_cost >= 0, "commitment_cost", ">= 0")
         require(self.entropy_loss_weight >= 0, "entropy_loss_weight", ">= 0")
         require(self.entropy_temperature > 0, "entropy_temperature", "> 0")

@@ -21,12 +21,26 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import torch
+from huggingface_hub.dataclasses import validate_typed_dict
+from huggingface_hub.errors import StrictDataclassError
 from transformers import BatchFeature
 from transformers.image_processing_backends import PilBackend
 from transformers.image_utils import ChannelDimension, PILImageResampling, SizeDict
 from transformers.processing_utils import ImagesKwargs
 
+from .configuration_sweet import MAX_IMAGE_SIZE, UPPER_BOUNDS
+from .hub_sweet import push_to_hub_with_model_card
+
 ACCEPTED_TYPES = "a PIL image, a NumPy array or a torch tensor"
+# Bounds of the settings and inputs, checked before anything is allocated (one image of MAX_IMAGE_SIZE x
+# MAX_IMAGE_SIZE is 0.8 GB as float32 RGB). `size` (each side) is bounded by the model's MAX_IMAGE_SIZE and
+# `num_channels` by its channel bound (configuration_sweet.py). An input image may have at most MAX_INPUT_PIXELS
+# pixels (height x width): Pillow's own decompression-bomb limit (2 x PIL.Image.MAX_IMAGE_PIXELS by default, e.g.
+# 13,000 x 13,000); downscale larger images (gigapixel scans) first. A processed clip (`num_frames` frames of the
+# output size) may have at most MAX_CLIP_PIXELS pixels (e.g. 1,024 frames of 1,024 x 1,024, or 17 of 7,936 x 7,936).
+MAX_NUM_CHANNELS = UPPER_BOUNDS["num_channels"]
+MAX_INPUT_PIXELS = 178_956_970
+MAX_CLIP_PIXELS = 2**30
 _PIL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 
@@ -73,6 +87,30 @@ def _channel_axis(shape: tuple[int, ...], num_channels: int, input_data_format) 
     return 0 if shape[0] < shape[2] else 2
 
 
+def frame_size(image: Any, num_channels: int = 3, input_data_format=None) -> tuple[int, int] | None:
+    """(height, width) of one image from its shape alone (no conversion), or None when it is not an image."""
+    if isinstance(image, PIL.Image.Image):
+        return image.height, image.width
+    if not isinstance(image, (np.ndarray, torch.Tensor)) or image.ndim not in (2, 3):
+        return None
+    shape = tuple(image.shape)
+    if len(shape) == 3:
+        shape = shape[1:] if _channel_axis(shape, num_channels, input_data_format) == 0 else shape[:2]
+    return shape
+
+
+def check_input_size(image: Any, name: str, num_channels: int = 3, input_data_format=None) -> None:
+    """Raise a `ValueError` naming the image when it has more than MAX_INPUT_PIXELS pixels (height x width), read
+    from its shape before any conversion (a broadcast array or an expanded tensor holds no memory until converted)."""
+    size = frame_size(image, num_channels, input_data_format)
+    if size is None:
+        return  # other types and shapes: image_to_array names the problem
+    height, width = size
+    if height * width > MAX_INPUT_PIXELS:
+        raise ValueError(f"{name} has {height} x {width} = {height * width:,} pixels, more than MAX_INPUT_PIXELS="
+                         f"{MAX_INPUT_PIXELS:,} (image_processing_sweet.py); downscale it first")
+
+
 def image_to_array(
     image: Any, name: str = "image #0", num_channels: int = 3, input_data_format: str | ChannelDimension | None = None
 ) -> np.ndarray:
@@ -82,6 +120,7 @@ def image_to_array(
     must lie in [0, 255]. One channel is repeated when `num_channels` is 3. `name` (e.g. "image #2",
     "video #0 frame #5") names the image in errors.
     """
+    check_input_size(image, name, num_channels, input_data_format)
     if isinstance(image, PIL.Image.Image):
         image = _pil_to_mode(image, num_channels, name)
     array = _to_numpy(image, name)
@@ -213,15 +252,74 @@ def as_numpy(values: Any, name: str = "pixel_values") -> np.ndarray:
     raise TypeError(f"{name} is a {type(values).__name__}; expected a torch tensor or a NumPy array")
 
 
+def check_call_kwargs(schema: type, kwargs: dict) -> None:
+    """transformers' type check of a processor call's keyword arguments (`validate_typed_dict`), raising a
+    `TypeError` that names the argument instead of huggingface_hub's `StrictDataclassFieldValidationError`."""
+    try:
+        validate_typed_dict(schema, kwargs)
+    except StrictDataclassError as error:
+        raise TypeError(" ".join(str(error).split())) from None
+
+
+def check_size_setting(size: Any) -> None:
+    """`size` as given (before transformers standardises it): None, an int, (height, width) or a dict of ints, each
+    in [1, MAX_IMAGE_SIZE]; else a `ValueError` / `TypeError` naming `size`."""
+    if size is None:
+        return
+    if isinstance(size, (dict, SizeDict)):
+        values = [value for value in dict(size).values() if value is not None]
+    elif isinstance(size, (list, tuple)) and len(size) == 2:
+        values = list(size)
+    elif isinstance(size, int) and not isinstance(size, bool):
+        values = [size]
+    else:
+        raise TypeError(f"size must be {{'height': int, 'width': int}}, got {size!r}")
+    for value in values:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"size must hold integers, got {size!r}")
+        if not 1 <= value <= MAX_IMAGE_SIZE:
+            raise ValueError(f"size must hold integers in [1, {MAX_IMAGE_SIZE:,}] (MAX_IMAGE_SIZE in "
+                             f"configuration_sweet.py), got {size!r}")
+
+
+def _finite_values(value: Any, label: str) -> None:
+    """A number or a sequence of numbers, all finite; else a `ValueError` naming `label`."""
+    try:
+        values = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{label} must be a number or a list of numbers, got {value!r}") from None
+    if isinstance(value, bool) or values.ndim > 1 or values.size == 0 or not np.isfinite(values).all():
+        raise ValueError(f"{label} must be a finite number or a list of finite numbers, got {value!r}")
+
+
 def check_settings(
-    num_channels: int | None, size: SizeDict | None, do_resize: bool | None, image_mean, image_std, do_normalize
+    num_channels: int | None, size: SizeDict | None, do_resize: bool | None, image_mean, image_std, do_normalize,
+    do_rescale: bool | None = None, rescale_factor: Any = None, resample: Any = None,
 ) -> None:
-    """Errors for settings SweetTokenizer's processors cannot honour."""
+    """Errors for settings SweetTokenizer's processors cannot honour, each naming the setting."""
+    for label, flag in (("do_resize", do_resize), ("do_rescale", do_rescale), ("do_normalize", do_normalize)):
+        if flag is not None and not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{label} must be a bool, got {flag!r}")
     if not isinstance(num_channels, int) or isinstance(num_channels, bool) or num_channels < 1:
         raise ValueError(f"num_channels must be a positive integer, got {num_channels!r}")
+    if num_channels > MAX_NUM_CHANNELS:
+        raise ValueError(f"num_channels must be at most {MAX_NUM_CHANNELS} (configuration_sweet.UPPER_BOUNDS), got "
+                         f"{num_channels}")
     if do_resize and (size is None or not size.height or not size.width):
         raise ValueError(f"size must be {{'height': int, 'width': int}}, got {dict(size) if size else size}")
+    if do_resize:
+        check_size_setting(size)
+        filters = list(PILImageResampling)
+        if isinstance(resample, bool) or not isinstance(resample, int) or resample not in filters:
+            raise ValueError(f"resample must be a PIL resampling filter "
+                             f"({', '.join(f'{f.name}={int(f)}' for f in filters)}), got {resample!r}")
+    if do_rescale:
+        if isinstance(rescale_factor, bool) or not isinstance(rescale_factor, (int, float)) or not np.isfinite(
+                rescale_factor):
+            raise ValueError(f"rescale_factor must be a finite number, got {rescale_factor!r}")
     if do_normalize:
+        _finite_values(image_mean, "image_mean")
+        _finite_values(image_std, "image_std")
         _per_channel(image_mean, num_channels, "image_mean")
         std = _per_channel(image_std, num_channels, "image_std")
         if (std == 0).any():
@@ -247,6 +345,15 @@ class SweetPixelDefaults:
     image_mean = 0.5
     image_std = 1.0
     num_channels = 3
+
+    def _standardize_kwargs(self, size=None, **kwargs) -> dict:
+        check_size_setting(size)  # before transformers turns it into a SizeDict (or fails on it)
+        return super()._standardize_kwargs(size=size, **kwargs)
+
+    def push_to_hub(self, repo_id: str, *, model_card=None, **kwargs):
+        """`push_to_hub` (same arguments) that uploads this repository's model card as `README.md` unless the
+        repository has one from a model push or a person (`hub_sweet.push_to_hub_with_model_card`)."""
+        return push_to_hub_with_model_card(self, repo_id, model_card=model_card, **kwargs)
 
 
 class SweetImageProcessor(SweetPixelDefaults, PilBackend):
@@ -280,15 +387,21 @@ class SweetImageProcessor(SweetPixelDefaults, PilBackend):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         check_settings(self.num_channels, self.size, self.do_resize, self.image_mean, self.image_std,
-                       self.do_normalize)
+                       self.do_normalize, self.do_rescale, self.rescale_factor, self.resample)
 
     def _validate_preprocess_kwargs(self, num_channels=None, size=None, do_resize=None, image_mean=None,
                                     image_std=None, do_normalize=None, do_center_crop=None, do_pad=None, **kwargs):
         if do_center_crop or do_pad:
             raise ValueError("SweetImageProcessor does not center-crop or pad; it resizes to `size`")
-        check_settings(num_channels, size, do_resize, image_mean, image_std, do_normalize)
+        check_settings(num_channels, size, do_resize, image_mean, image_std, do_normalize, kwargs.get("do_rescale"),
+                       kwargs.get("rescale_factor"), kwargs.get("resample"))
         super()._validate_preprocess_kwargs(size=size, do_resize=do_resize, image_mean=image_mean,
                                             image_std=image_std, do_normalize=do_normalize, **kwargs)
+
+    def preprocess(self, images, *args, **kwargs) -> BatchFeature:
+        """`BaseImageProcessor.preprocess`; a keyword argument of the wrong type raises a `TypeError` naming it."""
+        check_call_kwargs(self.valid_kwargs, kwargs)
+        return super().preprocess(images, *args, **kwargs)
 
     def _preprocess_image_like_inputs(self, images, *args, num_channels: int = 3, input_data_format=None, **kwargs):
         """Images -> checked `(C, H, W)` arrays (`image_to_array`, naming "image #i" in errors) -> `_preprocess`."""

@@ -8,8 +8,11 @@ frozen word embeddings of a language model (spatial: nouns and adjectives, tempo
 token id is a word. Decoder: mask tokens cross-attend to the spatial latents (temporal latents at odd layers) and
 predict pixels directly.
 
-Follows the paper's v2 (one code per token per branch) for quantisation; the encoder/decoder layout follows the
-authors' v3 code (first frame + 4-frame tubes, temporal differences, temporal latents injected at odd decoder layers).
+Quantisation follows the authors' v3 code (the "motion-enhanced language codebook"): factorised codes, a spatial token
+= 2 adjectives + 1 noun, a temporal token = 1 verb + 1 adverb, code vectors from the frozen word embeddings through a
+2-layer GCN over a word co-occurrence graph (`config.codebook_factorization` / `codebook_projection`; `"single"` /
+`"linear"` is the paper's v2 form, one word per token). The encoder/decoder layout follows the authors' v3 code
+(first frame + 4-frame tubes, temporal differences, temporal latents injected at odd decoder layers).
 
 This module is the tokenizer and its inference contract only, as diffusers' `VQModel` and transformers' `Emu3VQVAE`:
 `encode` -> ids, `decode(ids)`, and a `forward` whose loss is the reconstruction + VQ loss; `quantize=False` (an
@@ -27,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from torch import nn
+from torch_geometric.nn import GCNConv
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
@@ -34,6 +38,8 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput, logging
 
 from .configuration_sweet import SweetTokenizerConfig
+from .hub_sweet import push_to_hub_with_model_card
+from .remote_code_sweet import add_remote_code_entries
 
 logger = logging.get_logger(__name__)
 
@@ -52,8 +58,11 @@ _PROCESSOR_HINT = "use SweetImageProcessor / SweetVideoProcessor to turn images 
 @dataclass
 class SweetTokenizerEncoderOutput(ModelOutput):
     r"""
-    spatial_ids (`torch.LongTensor` of shape `(batch, num_spatial_queries)`): spatial codebook indices (words).
-    temporal_ids (`torch.LongTensor` of shape `(batch, num_temporal_queries)`): temporal indices; `None` for images.
+    spatial_ids (`torch.LongTensor` of shape `(batch, num_spatial_queries, 3)`): spatial codebook indices (words):
+        2 adjectives and 1 noun per token with factorised codes (`config.codebook_factorization="paper"`);
+        `(batch, num_spatial_queries)`, one word per token, with `"single"`.
+    temporal_ids (`torch.LongTensor` of shape `(batch, num_temporal_queries, 2)`): temporal indices, a verb and an
+        adverb per token (`(batch, num_temporal_queries)` with `"single"`); `None` for images.
     spatial_latents (`torch.FloatTensor` of shape `(batch, num_spatial_queries, hidden)`): quantised (straight-through)
         spatial latents, as the decoder reads them.
     temporal_latents (`torch.FloatTensor` of shape `(batch, num_temporal_queries, hidden)`): same for temporal tokens.
@@ -86,6 +95,12 @@ class SweetTokenizerOutput(ModelOutput):
         `pixel_values_videos`; `video_spatial_ids`, `video_temporal_ids`: their ids.
     reconstruction_loss (`torch.FloatTensor` of shape `()`): the configured L1 / L2 pixel loss.
     vq_loss (`torch.FloatTensor` of shape `()`): VQ loss of both branches (0 with `quantize=False`).
+    codebook_usage (`dict[str, torch.FloatTensor]`): per codebook (factor), the fraction of its words that the ids
+        of this call (images and clips together) use at least once, a tensor `()`. Keys: `"spatial_adjective"`,
+        `"spatial_noun"`, `"temporal_verb"`, `"temporal_adverb"` with factorised codes, `"spatial"`, `"temporal"`
+        else (`SweetTokenizerModel.codebook_names`); temporal keys only when clips were given.
+    codebook_perplexity (`dict[str, torch.FloatTensor]`): per codebook (factor), `exp(entropy)` of the frequencies
+        of its words in this call's ids: 1 when one word is used, the number of words when all are used equally.
     With both `pixel_values` and `pixel_values_videos`, every loss is the mean of the two parts' losses weighted by
     their number of items.
 
@@ -114,6 +129,8 @@ class SweetTokenizerOutput(ModelOutput):
     video_temporal_ids: torch.LongTensor | None = None
     reconstruction_loss: torch.FloatTensor | None = None
     vq_loss: torch.FloatTensor | None = None
+    codebook_usage: dict[str, torch.FloatTensor] | None = None
+    codebook_perplexity: dict[str, torch.FloatTensor] | None = None
     encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
     decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
     encoder_attentions: tuple[torch.FloatTensor, ...] | None = None
@@ -343,61 +360,199 @@ class SweetPixelHead(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------------
 # Quantiser
 # ---------------------------------------------------------------------------------------------------------------------
-class LanguageCodebookQuantizer(nn.Module):
-    """Nearest-neighbour quantisation against frozen language-model word embeddings.
+class CodeVectorGCN(nn.Module):
+    """The authors' code-vector network: two `torch_geometric` `GCNConv` layers (ReLU between) over a word
+    co-occurrence graph whose nodes are the codebook's words. Each layer mixes a word with its graph neighbours
+    (symmetric degree normalisation, a self-loop of weight 1 per word); on a graph of self-loops only (no captions
+    given) it is a per-word 2-layer MLP.
 
-    Codes: `normalize(code_projection(language_embeddings))`, the embeddings a frozen buffer (saved with the model),
-    the projection learned. Tokens: `normalize(input_projection(tokens))`. The nearest code (cosine = L2 on the
-    sphere) replaces each token with a straight-through gradient; VQ loss as the authors' code:
-    `||sg(z_q) - z||^2 + commitment_cost * ||z_q - sg(z)||^2`.
+    `embeddings`: (num_words, language_embedding_dim), `edge_index`: (2, num_edges), `edge_weight`: (num_edges,)
+    -> (num_words, out_features).
     """
 
-    def __init__(self, config: SweetTokenizerConfig, codebook_size: int):
+    def __init__(self, in_features: int, hidden_size: int, out_features: int):
         super().__init__()
+        self.input_layer = GCNConv(in_features, hidden_size)
+        self.output_layer = GCNConv(hidden_size, out_features)
+
+    def forward(self, embeddings: torch.Tensor, edge_index: torch.Tensor, edge_weight: torch.Tensor) -> torch.Tensor:
+        edge_weight = edge_weight.to(embeddings.dtype)
+        hidden = F.relu(self.input_layer(embeddings, edge_index, edge_weight))
+        return self.output_layer(hidden, edge_index, edge_weight)
+
+
+class LanguageCodebookQuantizer(nn.Module):
+    """Nearest-neighbour quantisation against code vectors made from frozen language-model word embeddings.
+
+    Code vectors: the frozen embeddings (a buffer saved with the model) through a learned network,
+    `config.codebook_projection`: `CodeVectorGCN` over the codebook's co-occurrence graph (`"gcn"`, buffers
+    `graph_edge_index` / `graph_edge_weight`, saved with the model once `set_graph` gave it edges) or one linear map
+    (`"linear"`, the first version). They are recomputed at every call in training and cached in eval without
+    gradients (until a weight changes).
+
+    Factors (`config.codebook_factors(branch)`): the codebook's words are consecutive blocks, one per factor
+    (spatial: adjectives, then nouns; temporal: verbs, then adverbs), and a token's
+    `normalize(input_projection(token))` is split into equal parts, one per factor, each L2-normalised. Each part is
+    replaced by the mean of its `k` nearest (cosine) codes of its factor's block, code vectors unit-normalised: a
+    spatial token's first half by the mean of its 2 nearest adjectives, its second half by its nearest noun; a
+    temporal token's halves by a verb and an adverb. Straight-through gradient; VQ loss as the authors' code,
+    `||sg(z_q) - z||^2 + commitment_cost * ||z_q - sg(z)||^2` over all parts. With one factor (`"single"`) this is
+    the first version's quantiser exactly.
+
+    Ids index the branch's whole word list (`config.{branch}_words`), so that `ids_to_words` reads them directly: a
+    factorised token's ids are `(..., ids_per_token)` in factor order, each in its factor's block.
+    """
+
+    def __init__(self, config: SweetTokenizerConfig, branch: str):
+        super().__init__()
+        self.branch = branch
         self.commitment_cost = config.commitment_cost
         self.entropy_loss_weight, self.entropy_temperature = config.entropy_loss_weight, config.entropy_temperature
+        self.factors = config.codebook_factors(branch)
+        self.factor_sizes = config.codebook_factor_sizes(branch)
+        self.factor_starts = [sum(self.factor_sizes[:index]) for index in range(len(self.factor_sizes))]
+        self.factor_dim = config.codebook_dim // len(self.factors)
+        codebook_size = getattr(config, f"{branch}_codebook_size")
         self.register_buffer("language_embeddings", torch.empty(codebook_size, config.language_embedding_dim))
-        self.code_projection = nn.Linear(config.language_embedding_dim, config.codebook_dim)
+        self.projection = config.codebook_projection
+        if self.projection == "gcn":
+            self.code_network = CodeVectorGCN(config.language_embedding_dim, config.codebook_gcn_hidden_size,
+                                              self.factor_dim)
+            num_edges = getattr(config, f"{branch}_graph_num_edges")
+            # An empty graph is not saved (checkpoints without a graph stay as they were).
+            self.register_buffer("graph_edge_index", torch.zeros(2, num_edges, dtype=torch.long),
+                                 persistent=num_edges > 0)
+            self.register_buffer("graph_edge_weight", torch.ones(num_edges), persistent=num_edges > 0)
+        else:
+            self.code_projection = nn.Linear(config.language_embedding_dim, self.factor_dim)
         # No biases around the unit sphere: a bias shared by all tokens soon outweighs their differences.
         self.input_projection = nn.Linear(config.hidden_size, config.codebook_dim, bias=False)
         self.output_projection = nn.Linear(config.codebook_dim, config.hidden_size, bias=False)
+        self._codes_cache: tuple | None = None
 
     @property
     def codebook_size(self) -> int:
         return self.language_embeddings.shape[0]
 
+    @property
+    def ids_per_token(self) -> int:
+        return sum(count for _, _, count in self.factors)
+
+    def set_graph(self, edge_index: torch.Tensor, edge_weight: torch.Tensor) -> None:
+        """Use (and save with the model) a co-occurrence graph over the codebook's words: `edge_index` (2,
+        num_edges) node ids in `[0, codebook_size)`, `edge_weight` (num_edges,) > 0. See
+        `codebook_sweet.build_cooccurrence_graph`."""
+        if self.projection != "gcn":
+            raise ValueError(f"the {self.branch} codebook has codebook_projection={self.projection!r}: only 'gcn' "
+                             "code vectors use a graph")
+        edge_index, edge_weight = torch.as_tensor(edge_index), torch.as_tensor(edge_weight)
+        if edge_index.dim() != 2 or edge_index.shape[0] != 2 or edge_weight.shape != (edge_index.shape[1],):
+            raise ValueError(f"edge_index must be (2, num_edges) and edge_weight (num_edges,), got "
+                             f"{tuple(edge_index.shape)} and {tuple(edge_weight.shape)}")
+        if edge_index.numel() and (edge_index.min() < 0 or edge_index.max() >= self.codebook_size):
+            raise ValueError(f"edge_index has node ids in [{int(edge_index.min())}, {int(edge_index.max())}], outside "
+                             f"the {self.branch} codebook [0, {self.codebook_size})")
+        if edge_weight.numel() and not bool((edge_weight > 0).all() & torch.isfinite(edge_weight).all()):
+            raise ValueError("edge_weight must be finite and > 0")
+        device = self.language_embeddings.device
+        persistent = edge_index.shape[1] > 0
+        self.register_buffer("graph_edge_index", edge_index.to(device, torch.long).contiguous(), persistent=persistent)
+        self.register_buffer("graph_edge_weight", edge_weight.to(device, self.language_embeddings.dtype).contiguous(),
+                             persistent=persistent)
+
+    def _compute_codes(self) -> torch.Tensor:
+        if self.projection == "gcn":
+            vectors = self.code_network(self.language_embeddings, self.graph_edge_index, self.graph_edge_weight)
+        else:
+            vectors = self.code_projection(self.language_embeddings)
+        return F.normalize(vectors, dim=-1)
+
     def codes(self) -> torch.Tensor:
-        """The codebook in quantisation space: (codebook_size, codebook_dim), unit norm."""
-        return F.normalize(self.code_projection(self.language_embeddings), dim=-1)
+        """The code vectors: (codebook_size, codebook_dim / number of factors), unit norm; row `i` is word `i`.
+
+        Recomputed at every call in training or with gradients; in eval without gradients, cached until a weight or
+        buffer of this module changes (in place, by `load_state_dict`, or by `.to()`)."""
+        if self.training or torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return self._compute_codes()
+        try:
+            key = tuple((tensor.data_ptr(), tensor._version, tensor.dtype) for tensor in
+                        (*self.parameters(), *self.buffers()))
+        except RuntimeError:  # inference tensors (loaded under torch.inference_mode) have no version counter
+            return self._compute_codes()
+        if self._codes_cache is None or self._codes_cache[0] != key:
+            self._codes_cache = (key, self._compute_codes())
+        return self._codes_cache[1]
+
+    def _split(self, vectors: torch.Tensor) -> torch.Tensor:
+        """(..., codebook_dim) -> (..., factors, factor_dim)."""
+        return vectors.unflatten(-1, (len(self.factors), self.factor_dim))
+
+    def _quantized(self, codes: torch.Tensor, ids: torch.LongTensor) -> torch.Tensor:
+        """Ids (..., ids_per_token) -> the quantised parts (..., factors, factor_dim): per factor the mean of its
+        codes."""
+        vectors, start = codes[ids], 0
+        parts = []
+        for _, _, count in self.factors:
+            parts.append(vectors[..., start : start + count, :].mean(dim=-2))
+            start += count
+        return torch.stack(parts, dim=-2)
 
     def forward(self, tokens: torch.Tensor, quantize: bool = True):
         """`tokens`: (batch, length, hidden). Returns latents (batch, length, hidden) for the decoder, ids
-        (batch, length) and the VQ loss; with `quantize=False` (continuous warm-up) latents skip the codebook."""
-        latents = F.normalize(self.input_projection(tokens), dim=-1)
+        (batch, length, ids_per_token), or (batch, length) with one factor, and the VQ loss; with `quantize=False`
+        (continuous warm-up) latents skip the codebook (the ids are still the nearest words)."""
+        latents = F.normalize(self._split(self.input_projection(tokens)), dim=-1)  # (batch, length, factors, dim)
         codes = self.codes()
-        similarities = latents @ codes.T  # (batch, length, codebook_size) cosines
-        ids = similarities.argmax(dim=-1)
+        similarities, ids = [], []
+        for factor, (_, _, count) in enumerate(self.factors):  # a loop over the (1 or 2) factors, not tokens
+            start, size = self.factor_starts[factor], self.factor_sizes[factor]
+            factor_similarities = latents[..., factor, :] @ codes[start : start + size].T  # cosines
+            similarities.append(factor_similarities)
+            ids.append(factor_similarities.topk(count, dim=-1).indices + start)
+        ids = torch.cat(ids, dim=-1)
+        token_ids = ids.squeeze(-1) if len(self.factors) == 1 else ids
         if not quantize:
-            return self.output_projection(latents), ids, latents.new_zeros(())
-        quantized = codes[ids]
+            return self.output_projection(latents.flatten(-2)), token_ids, latents.new_zeros(())
+        quantized = self._quantized(codes, ids)
         vq_loss = (F.mse_loss(latents, quantized.detach())
                    + self.commitment_cost * F.mse_loss(quantized, latents.detach()))
         if self.training and self.entropy_loss_weight > 0:
-            vq_loss = vq_loss + self.entropy_loss_weight * self._entropy_loss(similarities)
+            vq_loss = vq_loss + self.entropy_loss_weight * sum(self._entropy_loss(part) for part in similarities)
         straight_through = latents + (quantized - latents).detach()
-        return self.output_projection(straight_through), ids, vq_loss
+        return self.output_projection(straight_through.flatten(-2)), token_ids, vq_loss
 
     def _entropy_loss(self, similarities: torch.Tensor) -> torch.Tensor:
         """Mean entropy of each token's soft code assignment minus the entropy of their average: low when every token
-        is sure of its code and the batch spreads over many codes. `similarities`: (batch, length, codebook_size)."""
+        is sure of its code and the batch spreads over many codes. `similarities`: (batch, length, codebook_size);
+        with factors, one term per factor (their sum enters the loss)."""
         probabilities = (similarities / self.entropy_temperature).flatten(0, 1).softmax(dim=-1)
         per_token = -(probabilities * probabilities.clamp_min(1e-12).log()).sum(dim=-1).mean()
         average = probabilities.mean(dim=0)
         return per_token + (average * average.clamp_min(1e-12).log()).sum()
 
     def embed_ids(self, ids: torch.LongTensor) -> torch.Tensor:
-        """Code ids (batch, length) -> decoder latents (batch, length, hidden)."""
-        return self.output_projection(self.codes()[ids])
+        """Code ids (batch, length, ids_per_token), or (batch, length) with one factor -> decoder latents
+        (batch, length, hidden)."""
+        ids = ids.unsqueeze(-1) if len(self.factors) == 1 else ids
+        return self.output_projection(self._quantized(self.codes(), ids).flatten(-2))
+
+    @torch.no_grad()
+    def usage_and_perplexity(self, ids: torch.LongTensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Of ids (..., ids_per_token), or (...) with one factor: per factor, the fraction of its words used at least
+        once and the perplexity `exp(entropy)` of its word frequencies (1 = one word, the factor's size = all words
+        equally often). Returns two float tensors (factors,); no host sync."""
+        ids = ids.reshape(-1, self.ids_per_token)
+        usage, perplexity, slot = [], [], 0
+        for factor, (_, _, count) in enumerate(self.factors):
+            start, size = self.factor_starts[factor], self.factor_sizes[factor]
+            chosen = (ids[:, slot : slot + count] - start).flatten()
+            slot += count
+            counts = torch.zeros(size, device=ids.device).scatter_add_(0, chosen, torch.ones_like(chosen,
+                                                                                                  dtype=torch.float))
+            probabilities = counts / counts.sum().clamp_min(1)
+            usage.append((counts > 0).float().mean())
+            perplexity.append(torch.exp(-(probabilities * probabilities.clamp_min(1e-12).log()).sum()))
+        return torch.stack(usage), torch.stack(perplexity)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -446,6 +601,20 @@ class SweetTokenizerPreTrainedModel(PreTrainedModel):
             raise OSError(f"{_unreadable_safetensors(pretrained_model_name_or_path)} could not be read by safetensors "
                           f"({error}): the file is truncated or corrupted; save or download it again") from error
 
+    # Copied from modeling_hsanet.modeling_hsanet.HSANetPreTrainedModel.push_to_hub
+    def push_to_hub(self, repo_id: str, *, model_card=None, **kwargs):
+        """`PreTrainedModel.push_to_hub` (same arguments) that uploads this repository's model card as `README.md`
+        (rendered by the package's `model_cards` when installed; `model_card=` a card, file or text of your own)."""
+        return push_to_hub_with_model_card(self, repo_id, model_card=model_card, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`PreTrainedModel.save_pretrained`; a class registered for an Auto class also writes what loading the folder
+        with `trust_remote_code=True` needs beyond transformers' own entry: the base model's `auto_map` entry and
+        `custom_pipelines` with the pipelines' code (`add_remote_code_entries`)."""
+        if self._auto_class is not None and kwargs.get("is_main_process", True):
+            add_remote_code_entries(self, save_directory)
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     def _adjust_missing_and_unexpected_keys(self, loading_info) -> None:
         """transformers' hook that drops ignorable keys from the load report; says first what it drops of an earlier
         version's training recipe."""
@@ -489,6 +658,11 @@ class SweetTokenizerPreTrainedModel(PreTrainedModel):
             init.normal_(module.mask_token, std=std)
         elif isinstance(module, LanguageCodebookQuantizer):
             init.normal_(module.language_embeddings)  # random codes until `from_language_model` fills them
+            if module.projection == "gcn":
+                init.ones_(module.graph_edge_weight)  # `set_codebook_graph` / the checkpoint give the real graph
+        elif isinstance(module, GCNConv):  # the layers of CodeVectorGCN
+            init.normal_(module.lin.weight, std=std)
+            init.zeros_(module.bias)
 
 
 class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
@@ -511,8 +685,8 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         one_query_per_tube = config.num_temporal_queries == tube_positions
         self.temporal_queries = QueryTransformer(config, config.num_temporal_queries, tube_positions,
                                                  aligned=one_query_per_tube)
-        self.spatial_quantizer = LanguageCodebookQuantizer(config, config.spatial_codebook_size)
-        self.temporal_quantizer = LanguageCodebookQuantizer(config, config.temporal_codebook_size)
+        self.spatial_quantizer = LanguageCodebookQuantizer(config, "spatial")
+        self.temporal_quantizer = LanguageCodebookQuantizer(config, "temporal")
         self.mask_token = nn.Parameter(torch.empty(config.hidden_size))
         self.decoder_position = SweetPositionEmbedding(config)
         self.spatial_unpooling = TokenMixing(config, config.num_spatial_queries, config.num_patches)
@@ -528,36 +702,89 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
     # -- construction from a language model -------------------------------------------------------------------------
     @classmethod
     def from_language_model(cls, config: SweetTokenizerConfig, language_model: str, max_words: int | None = None,
-                            language_model_name: str | None = None):
+                            language_model_name: str | None = None, captions=None, caption_window: int | None = 5):
         """A new model whose codebooks are the word embeddings of `language_model` (a local path or hub id):
         spatial = nouns and adjectives, temporal = verbs and adverbs, each word in one codebook only, filtered as
-        `config.vocabulary_*` say (see `codebook_sweet.select_words`). Word lists go into the config.
+        `config.vocabulary_*` say (see `codebook_sweet.select_words`). Word lists go into the config; with
+        factorised codes (`config.codebook_factorization="paper"`) each list is reordered into its factors' blocks
+        (adjectives then nouns, verbs then adverbs, each in token id order; `codebook_sweet.factor_indices`) and
+        `{branch}_factor_sizes` records the blocks.
 
-        `max_words` keeps the first words of each codebook (token id order); a ValueError with the numbers when a
-        codebook has fewer. `language_model_name` is what `config.language_model_name_or_path` records (provenance);
-        by default `codebook_sweet.language_model_name`: a hub id as given, for a local folder a name, never a path of
-        this machine."""
-        from .codebook_sweet import SPATIAL_WORD_CLASSES, TEMPORAL_WORD_CLASSES, build_language_codebook
+        `max_words` keeps the first words of each codebook (token id order, before the split into factors); a
+        ValueError with the numbers when a codebook has fewer, or when a factor gets fewer words than a token takes
+        from it. `language_model_name` is what `config.language_model_name_or_path` records (provenance); by
+        default `codebook_sweet.language_model_name`: a hub id as given, for a local folder a name, never a path of
+        this machine. `captions` (a text file, or an iterable of strings such as a `datasets` column) and
+        `caption_window`: the co-occurrence graph of the GCN code vectors, see `set_codebook_graph`; without
+        captions the GCN runs on self-loops only (a per-word MLP)."""
+        from .codebook_sweet import (
+            SPATIAL_WORD_CLASSES,
+            TEMPORAL_WORD_CLASSES,
+            build_language_codebook,
+            factor_indices,
+        )
         from .codebook_sweet import language_model_name as portable_name
 
         filters = dict(max_words=max_words, min_word_length=config.vocabulary_min_word_length,
                        min_zipf_frequency=config.vocabulary_min_zipf_frequency,
                        lemmas_only=config.vocabulary_lemmas_only, class_disjoint=config.vocabulary_class_disjoint,
                        verb_share=config.vocabulary_verb_share)
-        spatial = build_language_codebook(language_model, SPATIAL_WORD_CLASSES, **filters)
-        temporal = build_language_codebook(language_model, TEMPORAL_WORD_CLASSES, **filters)
+        codebooks = {"spatial": build_language_codebook(language_model, SPATIAL_WORD_CLASSES, **filters),
+                     "temporal": build_language_codebook(language_model, TEMPORAL_WORD_CLASSES, **filters)}
+        fields, embeddings = {}, {}
+        for branch, codebook in codebooks.items():
+            factors = config.codebook_factors(branch)
+            order, sizes = list(range(len(codebook))), None
+            if len(factors) > 1:
+                groups = factor_indices(codebook.words, [classes for _, classes, _ in factors],
+                                        config.vocabulary_verb_share)
+                for (name, _, count), group in zip(factors, groups):
+                    if len(group) < count:
+                        raise ValueError(
+                            f"the {branch} codebook of {len(codebook)} words has {len(group)} {name}(s), fewer than "
+                            f"the {count} a token takes with codebook_factorization='paper': ask for more words "
+                            "(max_words) or use codebook_factorization='single'")
+                order, sizes = [index for group in groups for index in group], [len(group) for group in groups]
+            fields[f"{branch}_words"] = [codebook.words[index] for index in order]
+            fields[f"{branch}_factor_sizes"] = sizes
+            fields[f"{branch}_graph_num_edges"] = 0
+            embeddings[branch] = codebook.embeddings[order]
         config = SweetTokenizerConfig(**{
             **config.to_dict(),
-            "spatial_words": spatial.words,
-            "temporal_words": temporal.words,
+            **fields,
             "language_model_name_or_path": language_model_name or portable_name(language_model),
-            "language_embedding_dim": spatial.embeddings.shape[1],
+            "language_embedding_dim": codebooks["spatial"].embeddings.shape[1],
         })
         model = cls(config)
         with torch.no_grad():
-            model.spatial_quantizer.language_embeddings.copy_(spatial.embeddings)
-            model.temporal_quantizer.language_embeddings.copy_(temporal.embeddings)
+            model.spatial_quantizer.language_embeddings.copy_(embeddings["spatial"])
+            model.temporal_quantizer.language_embeddings.copy_(embeddings["temporal"])
+        if captions is not None:
+            model.set_codebook_graph(captions, window=caption_window)
         return model
+
+    def set_codebook_graph(self, captions, window: int | None = 5) -> dict[str, int]:
+        """Build the word co-occurrence graphs of both codebooks from caption text and use them for the GCN code
+        vectors (`config.codebook_projection="gcn"`); they are saved with the model (buffers, and the edge counts in
+        `config.{branch}_graph_num_edges`), so a loaded model has the same code vectors without the captions.
+
+        `captions`: a text file (one caption per line) or an iterable of caption strings (a list, a generator, a
+        `datasets` column); `window`: two codebook words are joined when at most `window - 1` words apart in a
+        caption (`None`: anywhere in it). Weights: co-occurrence counts divided by the largest; see
+        `codebook_sweet.build_cooccurrence_graph`. Returns the number of edges (both directions) of each graph."""
+        from .codebook_sweet import build_cooccurrence_graph, read_captions
+
+        if self.config.codebook_projection != "gcn":
+            raise ValueError(f"codebook_projection={self.config.codebook_projection!r} has no graph: the "
+                             "co-occurrence graph is for codebook_projection='gcn'")
+        tokenized = read_captions(captions)
+        edges = {}
+        for branch in BRANCHES:
+            edge_index, edge_weight = build_cooccurrence_graph(tokenized, self._words(branch), window)
+            getattr(self, f"{branch}_quantizer").set_graph(edge_index, edge_weight)
+            setattr(self.config, f"{branch}_graph_num_edges", edge_index.shape[1])
+            edges[branch] = edge_index.shape[1]
+        return edges
 
     def temporal_parameters(self) -> list[nn.Parameter]:
         """Parameters of the temporal branch (the curriculum freezes them in image-only stages)."""
@@ -612,14 +839,32 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         return pixel_values.to(self.dtype), is_image
 
     def _check_ids(self, ids: torch.LongTensor, branch: str, expected_length: int) -> None:
+        """Ids as `decode` takes them: (batch, expected_length), or (batch, expected_length, ids_per_token) with
+        factorised codes, each id in its factor's block of the branch's words."""
         quantizer = self.spatial_quantizer if branch == "spatial" else self.temporal_quantizer
-        if ids.dim() != 2 or ids.shape[1] != expected_length:
-            raise ValueError(f"{branch}_ids must be (batch, {expected_length}), got shape {tuple(ids.shape)}")
-        bad = (ids < 0) | (ids >= quantizer.codebook_size)
+        factors, per_token = quantizer.factors, quantizer.ids_per_token
+        expected = (expected_length,) if len(factors) == 1 else (expected_length, per_token)
+        if ids.dim() != 1 + len(expected) or tuple(ids.shape[1:]) != expected:
+            raise ValueError(f"{branch}_ids must be (batch, {', '.join(map(str, expected))}), got shape "
+                             f"{tuple(ids.shape)}")
+        if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+            raise ValueError(f"{branch}_ids must be integers, got dtype {ids.dtype}")
+        ids = ids.unsqueeze(-1) if len(factors) == 1 else ids
+        starts = torch.tensor([start for start, (_, _, count) in zip(quantizer.factor_starts, factors)
+                               for _ in range(count)], device=ids.device)
+        ends = starts + torch.tensor([size for size, (_, _, count) in zip(quantizer.factor_sizes, factors)
+                                      for _ in range(count)], device=ids.device)
+        bad = (ids < starts) | (ids >= ends)
         if bad.any():
-            item, position = (int(i) for i in bad.nonzero()[0])
-            raise ValueError(f"{branch}_ids[{item}, {position}] = {int(ids[item, position])} is outside the "
-                             f"{branch} codebook [0, {quantizer.codebook_size})")
+            item, position, slot = (int(i) for i in bad.nonzero()[0])
+            value = int(ids[item, position, slot])
+            if len(factors) == 1:
+                raise ValueError(f"{branch}_ids[{item}, {position}] = {value} is outside the {branch} codebook "
+                                 f"[0, {quantizer.codebook_size})")
+            name = [name for name, _, count in factors for _ in range(count)][slot]
+            raise ValueError(f"{branch}_ids[{item}, {position}, {slot}] = {value} is outside the {branch} {name}s: "
+                             f"slot {slot} takes a {name}, ids [{int(starts[slot])}, {int(ends[slot])}) of the "
+                             f"{branch} codebook")
 
     # -- encoder ------------------------------------------------------------------------------------------------------
     def _encode_features(self, video: torch.Tensor, output_hidden_states: bool = False, output_attentions: bool = False
@@ -716,7 +961,12 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         return self.pixel_head(states), hidden_states, self_attentions, cross_attentions
 
     def decode(self, spatial_ids: torch.LongTensor, temporal_ids: torch.LongTensor | None = None) -> torch.Tensor:
-        """Token ids -> pixels: (batch, C, H, W) from spatial ids alone, (batch, C, num_frames, H, W) with temporal."""
+        """Token ids -> pixels: (batch, C, H, W) from spatial ids alone, (batch, C, num_frames, H, W) with temporal.
+
+        Ids as `encode` gives them: `spatial_ids` (batch, num_spatial_queries, 3) and `temporal_ids`
+        (batch, num_temporal_queries, 2) with factorised codes (`config.codebook_factorization="paper"`), else
+        (batch, length). An id outside its factor's block (a noun id in an adjective slot, ...) raises a ValueError
+        naming its position."""
         self._check_ids(spatial_ids, "spatial", self.config.num_spatial_queries)
         temporal_latents = None
         if temporal_ids is not None:
@@ -735,10 +985,17 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         return words
 
     def ids_to_words(self, ids: torch.LongTensor, branch: str = "spatial") -> list:
-        """Code ids of one branch (any shape) -> nested lists of words, for an LLM prompt."""
+        """Code ids of one branch (any shape) -> nested lists of words, for an LLM prompt. Factorised ids
+        (batch, length, 3) give `[adjective, adjective, noun]` per spatial token, (batch, length, 2)
+        `[verb, adverb]` per temporal token."""
         words = self._words(branch)
         ids = torch.as_tensor(ids)
-        self._check_ids(ids.reshape(1, -1), branch, ids.numel())
+        if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+            raise ValueError(f"{branch} ids must be integers, got dtype {ids.dtype}")
+        bad = (ids < 0) | (ids >= len(words))
+        if bad.any():
+            raise ValueError(f"{branch} id {int(ids[bad].flatten()[0])} is outside the {branch} codebook "
+                             f"[0, {len(words)})")
         return [words[i] for i in ids.reshape(-1).tolist()] if ids.dim() <= 1 else [
             self.ids_to_words(row, branch) for row in ids]
 
@@ -808,14 +1065,37 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
                 losses[key] = sum(parts[name][key] * len(inputs[name]) for name in parts) / total
         extras = ("encoder_hidden_states", "decoder_hidden_states", "encoder_attentions", "decoder_attentions",
                   "cross_attentions")
+        usage, perplexity = self._codebook_statistics(parts.values())
         output = SweetTokenizerOutput(
-            **losses,
+            **losses, codebook_usage=usage, codebook_perplexity=perplexity,
             reconstruction=images.get("reconstruction"), spatial_ids=images.get("spatial_ids"),
             temporal_ids=images.get("temporal_ids"), reconstruction_videos=videos.get("reconstruction"),
             video_spatial_ids=videos.get("spatial_ids"), video_temporal_ids=videos.get("temporal_ids"),
             **{key: images.get(key) for key in extras}, **{f"video_{key}": videos.get(key) for key in extras},
         )
         return output if return_dict else output.to_tuple()
+
+    @property
+    def codebook_names(self) -> dict[str, tuple[str, ...]]:
+        """The keys of `codebook_usage` / `codebook_perplexity` of each branch, in factor order."""
+        return {branch: tuple(branch if name == branch else f"{branch}_{name}"
+                              for name, _, _ in self.config.codebook_factors(branch)) for branch in BRANCHES}
+
+    def _codebook_statistics(self, parts) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Usage and perplexity per codebook (factor) over the ids of all parts (see `SweetTokenizerOutput`)."""
+        usage, perplexity = {}, {}
+        parts = list(parts)
+        for branch in BRANCHES:
+            ids = [part[f"{branch}_ids"] for part in parts if part[f"{branch}_ids"] is not None]
+            if not ids:
+                continue
+            quantizer = getattr(self, f"{branch}_quantizer")
+            per_token = quantizer.ids_per_token
+            branch_usage, branch_perplexity = quantizer.usage_and_perplexity(
+                torch.cat([part_ids.reshape(-1, per_token) for part_ids in ids]))
+            for index, name in enumerate(self.codebook_names[branch]):
+                usage[name], perplexity[name] = branch_usage[index], branch_perplexity[index]
+        return usage, perplexity
 
     def _forward_part(self, video: torch.Tensor, is_image: bool, return_loss: bool, quantize: bool,
                       output_hidden_states: bool, output_attentions: bool) -> dict:

@@ -37,6 +37,7 @@ from transformers.image_utils import load_image
 from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 
 from .image_processing_sweet import ACCEPTED_TYPES, is_frame
+from .remote_code_sweet import keep_only_its_task
 from .video_processing_sweet import sample_frame_indices
 
 PATH_TYPES = (str, pathlib.PurePath)
@@ -146,6 +147,15 @@ class _VisualTokenizationPipeline(Pipeline):
     def _processor(self):
         raise NotImplementedError
 
+    def save_pretrained(self, save_directory, **kwargs):
+        """`Pipeline.save_pretrained` (the model, the pipeline's code, the image processor, `custom_pipelines` naming
+        this task only: `keep_only_its_task`), plus the video processor (`video_preprocessor_config.json` and its
+        code), which it leaves out."""
+        super().save_pretrained(save_directory, **kwargs)
+        keep_only_its_task(self, save_directory)
+        if self.video_processor is not None:
+            self.video_processor.save_pretrained(save_directory, **kwargs)
+
     def _split(self, inputs) -> tuple[Any, bool]:
         """The call's inputs -> (a list or an iterator of items, whether `inputs` was a single item)."""
         raise NotImplementedError
@@ -177,7 +187,11 @@ class _VisualTokenizationPipeline(Pipeline):
     def preprocess(self, item: _Indexed) -> dict:
         value = self._load(item.value, f"{self.kind} #{item.index}")  # its errors name the input
         try:
-            return {"pixel_values": self._processor()(value, return_tensors="pt")["pixel_values"]}
+            pixel_values = self._processor()(value, return_tensors="pt")["pixel_values"]
+            # the model's input checks (e.g. float pixels in 0-255, which the processor takes as 0-1) here, where the
+            # error can name the input: in `_forward` it could only name the item's position in its batch
+            self.model._as_video(pixel_values)
+            return {"pixel_values": pixel_values}
         except (ValueError, TypeError) as error:
             renamed = _renamed(error, self.kind, item.index)
             if renamed is error:

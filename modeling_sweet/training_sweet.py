@@ -335,6 +335,28 @@ class _SweetRecipeCallback(TrainerCallback):
             self.trainer.ema.copy_to(self.trainer.model)
 
 
+def _average_over_ranks(tensors: list[torch.Tensor]) -> None:
+    """Under `torch.distributed` with several ranks, replace each tensor by its mean over the ranks (integer tensors:
+    the maximum), in place, in one all-reduce per kind. The discriminator lives outside the DDP-wrapped model: without
+    this each rank would step it on its own share of the batch and the ranks' discriminators would drift apart."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    world_size = torch.distributed.get_world_size()
+    if world_size == 1:
+        return
+    for floating in (True, False):
+        group = [tensor for tensor in tensors if tensor.is_floating_point() == floating]
+        if not group:
+            continue
+        flat = torch.cat([tensor.reshape(-1) for tensor in group])
+        torch.distributed.all_reduce(flat, op=torch.distributed.ReduceOp.SUM if floating
+                                     else torch.distributed.ReduceOp.MAX)
+        if floating:
+            flat /= world_size
+        for tensor, value in zip(group, flat.split([tensor.numel() for tensor in group])):
+            tensor.copy_(value.view_as(tensor))
+
+
 class SweetTokenizerTrainer(Trainer):
     """`Trainer` with SweetTokenizer's recipe (`SweetTokenizerTrainingArguments`; a plain `TrainingArguments` gets the
     recipe's defaults: no curriculum, no perceptual loss, no GAN, no EMA).
@@ -347,7 +369,8 @@ class SweetTokenizerTrainer(Trainer):
       on (the discriminator's weights get no gradient from it). Image and clip parts weigh per item, as the model's.
     - **Discriminator**: a `PatchDiscriminator3D` with its own AdamW, stepped after each training step (each
       micro-batch, with gradient accumulation) on the hinge loss plus `lecam_weight` x LeCam, from the reconstructions
-      of that step (detached).
+      of that step (detached). Under `torch.distributed` its gradients and LeCam's averages are averaged over the
+      ranks at each step, so every rank keeps the same discriminator.
     - **EMA** (`ema_decay`): averages the weights after every optimiser step and puts them into the model at the end.
 
     The discriminator, its optimiser, LeCam's and the EMA's state are saved in Trainer checkpoints
@@ -455,8 +478,10 @@ class SweetTokenizerTrainer(Trainer):
                           + self.recipe["lecam_weight"] * self.lecam(real_logits, fake_logits))
         loss = self._per_item_mean(losses, parts)
         loss.backward()
+        _average_over_ranks([parameter.grad for parameter in self.discriminator.parameters()])
         self.discriminator_optimizer.step()
         self.discriminator_optimizer.zero_grad(set_to_none=True)
+        _average_over_ranks(list(self.lecam.buffers()))
         self._record("discriminator_loss", loss)
         return loss.detach()
 

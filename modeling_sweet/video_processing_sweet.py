@@ -22,17 +22,20 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import torch
-from huggingface_hub.dataclasses import validate_typed_dict
 from transformers import BatchFeature
 from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import VideoProcessorMixin
 
+from .configuration_sweet import MAX_NUM_FRAMES
 from .image_processing_sweet import (
     ACCEPTED_TYPES,
+    MAX_CLIP_PIXELS,
     SweetPixelDefaults,
     array_to_pixel_values,
     as_numpy,
+    check_call_kwargs,
     check_settings,
+    frame_size,
     image_to_array,
     is_frame,
     pixel_values_to_image,
@@ -50,12 +53,13 @@ def _is_video(obj: Any) -> bool:
 
 
 def as_video_list(videos: Any) -> list[Sequence]:
-    """One video, a list of videos, or a 5-d array / tensor (batch, frames, ...) -> list of videos (frame lists)."""
+    """One video, a list of videos, or a 5-d array / tensor (batch, frames, ...) -> list of videos (frame lists or
+    4-d arrays / tensors)."""
     if isinstance(videos, (np.ndarray, torch.Tensor)):
-        if videos.ndim == 4:
-            return [list(videos)]
+        if videos.ndim == 4:  # kept as an array: only the sampled frames are read (no view per frame)
+            return [videos]
         if videos.ndim == 5:
-            return [list(video) for video in videos]
+            return list(videos)
         raise ValueError(
             f"videos array has shape {tuple(videos.shape)}; expected (frames, height, width, channels), "
             "(frames, channels, height, width) or a batch of those"
@@ -79,7 +83,7 @@ def as_video_list(videos: Any) -> list[Sequence]:
                 f"video #{index} is a {type(video).__name__}{shape}; expected a list of frames ({ACCEPTED_TYPES}) "
                 "or a 4-d array / tensor (frames, height, width, channels) or (frames, channels, height, width)"
             )
-        result.append(list(video))
+        result.append(video if isinstance(video, (np.ndarray, torch.Tensor)) else list(video))
     return result
 
 
@@ -138,13 +142,23 @@ class SweetVideoProcessor(SweetPixelDefaults, VideoProcessorMixin):
             raise ValueError("SweetVideoProcessor does not center-crop or pad; it resizes to `size`")
         if not isinstance(num_frames, int) or isinstance(num_frames, bool) or num_frames < 1:
             raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
-        if frame_sampling not in FRAME_SAMPLINGS:
+        if num_frames > MAX_NUM_FRAMES:
+            raise ValueError(f"num_frames must be at most {MAX_NUM_FRAMES:,} (MAX_NUM_FRAMES in "
+                             f"configuration_sweet.py), got {num_frames:,}")
+        if not isinstance(frame_sampling, str) or frame_sampling not in FRAME_SAMPLINGS:
             raise ValueError(f"frame_sampling must be one of {list(FRAME_SAMPLINGS)}, got {frame_sampling!r}")
-        check_settings(num_channels, size, do_resize, image_mean, image_std, do_normalize)
+        check_settings(num_channels, size, do_resize, image_mean, image_std, do_normalize, kwargs.get("do_rescale"),
+                       kwargs.get("rescale_factor"), kwargs.get("resample"))
+        if do_resize and num_frames * size.height * size.width > MAX_CLIP_PIXELS:
+            raise ValueError(
+                f"num_frames x size = {num_frames} x {size.height} x {size.width} = "
+                f"{num_frames * size.height * size.width:,} pixels per clip, more than MAX_CLIP_PIXELS="
+                f"{MAX_CLIP_PIXELS:,} (image_processing_sweet.py); lower num_frames or size"
+            )
 
     def preprocess(self, videos, **kwargs) -> BatchFeature:
         """Videos -> `BatchFeature({"pixel_values": (batch, C, T, H, W)})`; kwargs override the settings."""
-        validate_typed_dict(self.valid_kwargs, kwargs)
+        check_call_kwargs(self.valid_kwargs, kwargs)
         for name in self._valid_kwargs_names:
             kwargs.setdefault(name, getattr(self, name, None))
         kwargs = self._standardize_kwargs(**kwargs)
@@ -162,6 +176,10 @@ class SweetVideoProcessor(SweetPixelDefaults, VideoProcessorMixin):
         """One video's frames -> `(C, num_frames, H, W)` float32; errors name "video #i frame #j" (input index)."""
         indices = sample_frame_indices(len(frames), num_frames, frame_sampling, name)
         frame_names = [f"{name} frame #{index}" for index in indices]
+        first = frame_size(frames[indices[0]], num_channels, input_data_format)
+        if not do_resize and first is not None and len(indices) * first[0] * first[1] > MAX_CLIP_PIXELS:
+            raise ValueError(f"{name} would be {len(indices)} frames of {first[0]} x {first[1]} pixels (do_resize="
+                             f"False), more than MAX_CLIP_PIXELS={MAX_CLIP_PIXELS:,} (image_processing_sweet.py)")
         arrays = [
             array_to_pixel_values(
                 image_to_array(frames[index], frame_name, num_channels, input_data_format),

@@ -21,6 +21,7 @@ from transformers import (
 
 from modeling_hsanet import (
     HSANetConfig,
+    HSANetFeatureExtractor,
     HSANetForConditionalGeneration,
     HSANetForMolecularPropertyPrediction,
     HSANetModel,
@@ -34,6 +35,14 @@ SWEET_TINY = dict(image_size=16, patch_size=4, num_frames=5, temporal_patch_size
                   num_attention_heads=2, intermediate_size=64, num_encoder_layers=2, num_query_layers=1,
                   num_temporal_layers=1, num_decoder_layers=2, num_spatial_queries=4, num_temporal_queries=8,
                   codebook_dim=16)
+# Factorised word lists (adjectives then nouns, verbs then adverbs) and captions for their co-occurrence graphs.
+SWEET_WORDS = dict(spatial_words=["red", "small", "dark", "bright", "round", "old", "dog", "car", "tree", "house",
+                                  "road", "sky"],
+                   temporal_words=["run", "walk", "jump", "turn", "fall", "move", "quickly", "slowly", "away", "down",
+                                   "across", "together"],
+                   spatial_factor_sizes=[6, 6], temporal_factor_sizes=[6, 6])
+SWEET_CAPTIONS = ["a small red dog runs quickly across the road", "an old car turns slowly", "dark trees fall down",
+                  "a bright round sky", "dogs walk together", "the old house", "a red car moves away"]
 LOW_PRECISION_TOLERANCE = {torch.bfloat16: 5e-2, torch.float16: 1e-2}  # max |difference| relative to max |fp32|
 
 
@@ -181,14 +190,16 @@ class HSANetForConditionalGenerationTester(ModelTester):
 
 
 class SweetTokenizerModelTester(ModelTester):
-    """Item i is image i (`pixel_values`) and clip i (`pixel_values_videos`), values x - 0.5."""
+    """Item i is image i (`pixel_values`) and clip i (`pixel_values_videos`), values x - 0.5. The first version's
+    codebook (one word per token, linear code vectors: what earlier checkpoints hold); the default, factorised form is
+    `SweetTokenizerFactorizedModelTester`."""
 
     model_class = SweetTokenizerModel
     auto_class = AutoModel
     output_names = ("reconstruction", "reconstruction_videos")
 
     def get_config(self):
-        return SweetTokenizerConfig(**SWEET_TINY)
+        return SweetTokenizerConfig(**SWEET_TINY, codebook_factorization="single", codebook_projection="linear")
 
     def get_inputs(self, indices=None):
         indices = list(range(self.num_items)) if indices is None else list(indices)
@@ -201,10 +212,39 @@ class SweetTokenizerModelTester(ModelTester):
 
     def comparable_items(self, outputs, reference):
         # a latent at a near tie between two codes (tiny random codebooks) may pick the other word in low precision
-        same = [(getattr(outputs, name).cpu() == getattr(reference, name).cpu()).all(dim=1)
+        same = [(getattr(outputs, name).cpu() == getattr(reference, name).cpu()).flatten(1).all(dim=1)
                 for name in ("spatial_ids", "video_spatial_ids", "video_temporal_ids")]
         return same[0] & same[1] & same[2]
 
 
+class SweetTokenizerFactorizedModelTester(SweetTokenizerModelTester):
+    """The default codebook: factorised codes (2 adjectives + 1 noun, verb + adverb) and GCN code vectors over a
+    co-occurrence graph of `SWEET_CAPTIONS` (saved with the model), on small word lists with random embeddings."""
+
+    def get_config(self):
+        return SweetTokenizerConfig(**SWEET_TINY, codebook_gcn_hidden_size=32, **SWEET_WORDS)
+
+    def make_model(self):
+        model = super().make_model()
+        model.set_codebook_graph(SWEET_CAPTIONS)
+        return model
+
+
 TESTERS = (HSANetModelTester, HSANetForMolecularPropertyPredictionTester, HSANetForConditionalGenerationTester,
-           SweetTokenizerModelTester)
+           SweetTokenizerModelTester, SweetTokenizerFactorizedModelTester)
+
+
+class HSANetPretrainGNNsModelTester(HSANetModelTester):
+    """`HSANetModel` with the GIN of pretrain-gnns / MolCA (`gin_variant="pretrain_gnns"`: self-loop edges, no ReLU on
+    messages) on its 2+2 feature scheme."""
+
+    def get_config(self):
+        return HSANetConfig(**HSANET_TINY, feature_scheme="pretrain_gnns", gin_variant="pretrain_gnns")
+
+    def get_inputs(self, indices=None):
+        indices = list(range(len(HARNESS_SMILES))) if indices is None else list(indices)
+        processor = HSANetProcessor(HSANetFeatureExtractor(feature_scheme="pretrain_gnns"))
+        return dict(processor([HARNESS_SMILES[i] for i in indices]))
+
+
+TESTERS = (*TESTERS, HSANetPretrainGNNsModelTester)

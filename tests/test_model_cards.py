@@ -1,7 +1,8 @@
-"""Checks the model cards in model_cards/: metadata that huggingface_hub reads, the sections, the citations, and the
-```python blocks (they compile; every pipeline task and Auto class they use is registered by this repository).
+"""Checks the model cards that `model_cards.render_model_card` renders from the templates in model_cards/: metadata
+that huggingface_hub reads, the sections, the citations, the ```python blocks (they compile; every pipeline task and
+Auto class they use is registered by this repository) and the evaluation read from the demos' result files.
 
-The blocks are compiled, not run: the HSA-Net block loads the checkpoint that `make demo` writes.
+The blocks are compiled here; tests/test_push_to_hub.py runs them against pushed tiny models.
 """
 
 import ast
@@ -10,6 +11,7 @@ import pathlib
 import re
 
 import pytest
+import torch
 from huggingface_hub import ModelCard
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING
@@ -19,18 +21,21 @@ from transformers.models.auto.video_processing_auto import VIDEO_PROCESSOR_MAPPI
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.utils.import_utils import DummyObject
 
+import model_cards
 import modeling_hsanet
 import modeling_sweet
+from model_cards import ModelCardError, read_result_file, render_model_card
+from tests.model_testers import HSANET_TINY, SWEET_TINY, HSANetForConditionalGenerationTester, tiny_text_processor
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CARDS_DIR = ROOT / "model_cards"
 PYPROJECT_LICENSE = re.search(r'^license\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+REPO_ID = "some-user/some-model"
 
 # pipeline_tag must be a Hub task (huggingface.js packages/tasks/src/pipelines.ts); this repository's own pipeline
-# tasks are not Hub tasks, so they go in `tags`.
+# tasks are not Hub tasks, so they go in `tags`. One entry per kind of pushed object (model_cards.VARIANTS).
 CARDS = {
-    "hsanet.md": dict(
-        license=PYPROJECT_LICENSE.lower(),  # the package's license (SPDX "Apache-2.0" -> Hub id "apache-2.0")
+    "property": dict(
         pipeline_tag="graph-ml",
         tags={"hsanet", "molecular-property-prediction", "molecular-feature-extraction"},
         tasks={"molecular-property-prediction", "molecular-feature-extraction"},
@@ -38,9 +43,24 @@ CARDS = {
         config_class=modeling_hsanet.HSANetConfig,
         arxiv="2508.08334",
     ),
-    "sweet_tokenizer.md": dict(
-        license=PYPROJECT_LICENSE.lower(),  # our own code, under the package license (the authors' code is MIT)
-        pipeline_tag=None,
+    "encoder": dict(
+        pipeline_tag="graph-ml",
+        tags={"hsanet", "molecular-feature-extraction"},
+        tasks={"molecular-feature-extraction"},
+        package="modeling_hsanet",
+        config_class=modeling_hsanet.HSANetConfig,
+        arxiv="2508.08334",
+    ),
+    "captioning": dict(
+        pipeline_tag="text-generation",
+        tags={"hsanet", "molecule-captioning"},
+        tasks={"molecule-captioning"},
+        package="modeling_hsanet",
+        config_class=modeling_hsanet.HSANetConfig,
+        arxiv="2508.08334",
+    ),
+    "tokenizer": dict(
+        pipeline_tag=None,  # no Hub task fits a visual tokenizer
         tags={"sweet-tokenizer", "image-tokenization", "video-tokenization"},
         tasks={"image-tokenization", "video-tokenization"},
         package="modeling_sweet",
@@ -59,17 +79,33 @@ AUTO_MAPPINGS = {
 }
 
 
-def _text(name: str) -> str:
-    return (CARDS_DIR / name).read_text()
+@pytest.fixture(scope="module")
+def pushed_objects():
+    """One tiny object per card variant, as `push_to_hub` sees them."""
+    torch.manual_seed(0)
+    captioning = modeling_hsanet.HSANetForConditionalGeneration(HSANetForConditionalGenerationTester().get_config())
+    return {
+        "property": modeling_hsanet.HSANetForMolecularPropertyPrediction(modeling_hsanet.HSANetConfig(**HSANET_TINY)),
+        "encoder": modeling_hsanet.HSANetModel(modeling_hsanet.HSANetConfig(**HSANET_TINY)),
+        "captioning": captioning,
+        "tokenizer": modeling_sweet.SweetTokenizerModel(modeling_sweet.SweetTokenizerConfig(**SWEET_TINY)),
+    }
 
 
-def _python_blocks(name: str) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", _text(name), flags=re.DOTALL)
+@pytest.fixture(scope="module")
+def cards(pushed_objects):
+    """The rendered cards, without result files, as the Hub stores them (text) and reads them back."""
+    return {name: ModelCard(str(render_model_card(obj, REPO_ID, results=False)))
+            for name, obj in pushed_objects.items()}
 
 
-def _section(name: str, title: str) -> str:
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", _text(name), flags=re.M | re.DOTALL)
-    assert match, f"{name}: no '## {title}' section"
+def _python_blocks(card: ModelCard) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", card.content, flags=re.DOTALL)
+
+
+def _section(card: ModelCard, title: str) -> str:
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", card.content, flags=re.M | re.DOTALL)
+    assert match, f"no '## {title}' section"
     return match.group(1)
 
 
@@ -103,32 +139,38 @@ def _auto_class_knows(auto_name: str, auto_class, config_class) -> bool:
 
 
 @pytest.mark.parametrize("name", sorted(CARDS))
-def test_card_metadata(name):
+def test_card_metadata(name, cards):
     expected = CARDS[name]
-    card = ModelCard.load(CARDS_DIR / name)
+    card = cards[name]
     data = card.data
-    assert data.license == expected["license"]
+    assert data.license == PYPROJECT_LICENSE.lower()  # the package's license (SPDX "Apache-2.0" -> Hub "apache-2.0")
     assert data.library_name == "transformers"
     assert data.pipeline_tag == expected["pipeline_tag"]
     assert data.pipeline_tag not in expected["tasks"]
     assert expected["tags"] <= set(data.tags or ())
-    assert "---" not in card.text.split("\n", 1)[0]  # front matter parsed off the body
+    assert data.eval_results is None and data.datasets is None  # no result file: no numbers, no data named
+    assert card.content.split("---\n", 2)[2].startswith(model_cards.CARD_MARKER)  # front matter, then the marker
     assert ModelCard(str(card)).data.to_dict() == data.to_dict()  # round-trips
+    body = re.sub(r"```bibtex\n.*?```", "", card.content, flags=re.DOTALL)  # BibTeX braces are not template fields
+    assert not re.search(r"\{\{|\{%|<your-namespace>", body)  # every template field was filled
 
 
 @pytest.mark.parametrize("name", sorted(CARDS))
-def test_card_sections(name):
+def test_card_sections(name, cards):
     for title in SECTIONS:
-        assert _section(name, title).strip(), f"{name}: section '{title}' is empty"
-    citation = _section(name, "Citation")
+        assert _section(cards[name], title).strip(), f"{name}: section '{title}' is empty"
+    citation = _section(cards[name], "Citation")
     assert "```bibtex" in citation and CARDS[name]["arxiv"] in citation
+    evaluation = _section(cards[name], "Evaluation")
+    assert "no numbers" in evaluation and "|" not in evaluation and not re.search(r"\d+\.\d+", evaluation)
 
 
 @pytest.mark.parametrize("name", sorted(CARDS))
-def test_card_python_blocks_compile_and_use_registered_names(name):
+def test_card_python_blocks_compile_and_use_registered_names(name, cards):
     expected = CARDS[name]
-    blocks = _python_blocks(name)
+    blocks = _python_blocks(cards[name])
     assert blocks, f"{name} has no ```python block"
+    assert f'checkpoint = "{REPO_ID}"' in blocks[0]
     tasks = set()
     for index, code in enumerate(blocks):
         tree = compile(code, f"{name} block {index}", "exec", flags=ast.PyCF_ONLY_AST)
@@ -149,26 +191,80 @@ def test_card_python_blocks_compile_and_use_registered_names(name):
     assert tasks <= set(PIPELINE_REGISTRY.get_supported_tasks())
 
 
-def _hsanet_rows(text: str) -> dict[str, tuple[str, str]]:
-    """Rows of a markdown table: model name -> (first two numbers after it), bold marks removed."""
-    rows = {}
-    for line in text.splitlines():
-        cells = [cell.strip().strip("*").strip() for cell in line.strip().strip("|").split("|")]
-        if line.startswith("| ") and len(cells) >= 3 and re.fullmatch(r"-?\d+\.\d+", cells[1]):
-            rows[cells[0]] = (cells[1], cells[2])
-    return rows
+# The columns the renderer reads, in the headers the demos write (the result files are the demos' output).
+RESULT_HEADERS = {
+    "examples/run_demo.py": "| model | test RMSE | test R² | train time (s) |",
+    "examples/run_sweet_demo.py": "| test data | tokenizer | tokens / item | PSNR (dB) | SSIM |",
+}
 
 
-def test_hsanet_card_numbers_match_the_readme_make_demo_columns():
-    card_rows = _hsanet_rows(_section("hsanet.md", "Evaluation"))
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### HSA-Net property prediction ("):readme.index("### SweetTokenizer (")]
-    readme_rows = _hsanet_rows(section)
-    assert len(card_rows) >= 6
-    assert card_rows == {model: readme_rows[model] for model in card_rows}
+@pytest.mark.parametrize("script", sorted(RESULT_HEADERS))
+def test_the_demos_still_write_the_columns_the_renderer_reads(script):
+    assert RESULT_HEADERS[script] in (ROOT / script).read_text()
 
 
-def test_sweet_card_points_to_readme_instead_of_copying_numbers():
-    evaluation = _section("sweet_tokenizer.md", "Evaluation")
-    assert "README" in evaluation and "make demo" in evaluation
-    assert "|" not in evaluation and not re.search(r"\d+\.\d+", evaluation)
+def _write_results(path, header: str, rows: list[list], description="demo run, 2026-11-25, x86_64 CPU") -> None:
+    columns = [cell.strip() for cell in header.strip("|").split("|")]
+    lines = [description, "", header + (" codebook usage |" if "SSIM" in header else ""),
+             "|" + "---|" * (len(columns) + ("SSIM" in header))]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_property_card_takes_its_own_row_from_the_result_file(pushed_objects, tmp_path):
+    results = tmp_path / "results.md"
+    _write_results(results, RESULT_HEADERS["examples/run_demo.py"], [
+        ["Morgan FP (r=2, 2048 bits) + random forest (500 trees)", 0.687, 0.503, 6],
+        ["HSA-Net (adaptive HAP + SAF)", 0.593, 0.641, 120],
+        ["ablation: cross-attention only", 0.571, 0.667, 45],
+    ])
+    model = pushed_objects["property"]
+    card = ModelCard(str(render_model_card(model, REPO_ID, results=results)))
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results} == pytest.approx(
+        {"rmse": 0.593, "r_squared": 0.641})
+    assert {r.dataset_split for r in card.data.eval_results} == {"test"} and card.data.datasets
+    evaluation = _section(card, "Evaluation")
+    assert "demo run, 2026-11-25" in evaluation and "| **0.593** | **0.641** |" in evaluation
+    assert "| 0.687 | 0.503 |" in evaluation  # the baselines stay in the body, not in eval_results
+
+    ablation = modeling_hsanet.HSANetForMolecularPropertyPrediction(
+        modeling_hsanet.HSANetConfig(**HSANET_TINY, projector_mode="cross_attention"))
+    assert {r.metric_type: r.metric_value for r in render_model_card(ablation, REPO_ID, results=results)
+            .data.eval_results} == pytest.approx({"rmse": 0.571, "r_squared": 0.667})
+    mlp = modeling_hsanet.HSANetForMolecularPropertyPrediction(
+        modeling_hsanet.HSANetConfig(**HSANET_TINY, fusion="mlp"))  # no row of the file is this configuration
+    assert render_model_card(mlp, REPO_ID, results=results).data.eval_results is None
+
+
+def test_sweet_card_takes_the_sweettokenizer_rows(pushed_objects, tmp_path):
+    results = tmp_path / "sweet_results.md"
+    _write_results(results, RESULT_HEADERS["examples/run_sweet_demo.py"], [
+        ["digits (200 images)", "SweetTokenizer", 16, 18.31, 0.671, "17 / 7,476"],
+        ["digits (200 images)", "VQModel", 64, 20.72, 0.842, "57 / 8,192"],
+        ["moving digits (32 clips)", "SweetTokenizer", "272 (16 + 256)", 15.02, 0.298, "13 spatial"],
+    ])
+    card = ModelCard(str(render_model_card(pushed_objects["tokenizer"], REPO_ID, results=results)))
+    found = {(r.dataset_name, r.metric_type): r.metric_value for r in card.data.eval_results}
+    assert found == pytest.approx({("digits (200 images)", "psnr"): 18.31, ("digits (200 images)", "ssim"): 0.671,
+                                   ("moving digits (32 clips)", "psnr"): 15.02,
+                                   ("moving digits (32 clips)", "ssim"): 0.298})
+    assert "| 20.72 |" in _section(card, "Evaluation")  # VQModel: a baseline row of the body
+
+
+def test_result_file_errors_name_the_file_and_line(pushed_objects, tmp_path):
+    results, table = tmp_path / "results.md", "run\n\n| model | test RMSE | test R² |\n|---|---|---|\n"
+    results.write_text(table + "| HSA-Net (adaptive HAP + SAF) | 0.6 |\n")
+    with pytest.raises(ModelCardError, match=r"results.md, line 5: 2 cells"):
+        read_result_file(results)
+    results.write_text(table + "| HSA-Net (adaptive HAP + SAF) | n/a | 1 |\n")
+    with pytest.raises(ModelCardError, match=r"column 'test RMSE' holds 'n/a'"):
+        render_model_card(pushed_objects["property"], REPO_ID, results=results)
+    with pytest.raises(ModelCardError, match="no model card for Linear"):
+        render_model_card(torch.nn.Linear(1, 1), REPO_ID)
+
+
+def test_processor_cards(pushed_objects):
+    captioning = render_model_card(tiny_text_processor(4), REPO_ID)
+    assert captioning.data.pipeline_tag == "text-generation" and "processor" in captioning.content
+    assert render_model_card(modeling_hsanet.HSANetProcessor(), REPO_ID).data.pipeline_tag == "graph-ml"
+    assert "sweet-tokenizer" in render_model_card(modeling_sweet.SweetVideoProcessor(), REPO_ID).data.tags

@@ -230,6 +230,64 @@ def test_unknown_feature_scheme():
         smiles_to_graph("CCO", feature_scheme="nope")
 
 
+ALANINE_BONDS = [[0, 0], [0, 0], [1, 0], [0, 0], [0, 0]]  # C=O double, the others single
+
+
+@pytest.mark.parametrize(
+    "smiles, atoms, bonds",
+    [
+        # Hu et al.'s indices: atom type = atomic number - 1, chirality unspecified/CW/CCW = 0/1/2; bond type
+        # single/double/triple/aromatic = 0/1/2/3, direction none/up-right/down-right = 0/1/2. Atoms in canonical
+        # order, bonds by (lower, higher) atom index.
+        ("CC#N", [[5, 0], [6, 0], [5, 0]], [[0, 0], [2, 0]]),  # C, N, C; C-C single, C#N triple
+        ("c1ccoc1", [[5, 0]] * 4 + [[7, 0]], [[3, 0]] * 5),
+        # alanine: C, N, O, O, C, then the stereocentre (CCW = 2 for L, CW = 1 for D); C=O double
+        ("C[C@H](N)C(=O)O", [[5, 0], [6, 0], [7, 0], [7, 0], [5, 0], [5, 2]], ALANINE_BONDS),
+        ("C[C@@H](N)C(=O)O", [[5, 0], [6, 0], [7, 0], [7, 0], [5, 0], [5, 1]], ALANINE_BONDS),
+        ("F/C=C/F", [[8, 0], [8, 0], [5, 0], [5, 0]], [[0, 1], [0, 1], [1, 0]]),
+        ("F/C=C\\F", [[8, 0], [8, 0], [5, 0], [5, 0]], [[0, 1], [0, 2], [1, 0]]),
+        # where the original raises: a dummy atom -> the mask row 119, a dative bond -> the mask bond type 5
+        ("*C", [[119, 0], [5, 0]], [[0, 0]]),
+        ("[Cu]<-N", [[6, 0], [28, 0]], [[5, 0]]),
+    ],
+)
+def test_pretrain_gnns_scheme_uses_hu_et_al_indices(smiles, atoms, bonds):
+    scheme = FEATURE_SCHEMES["pretrain_gnns"]
+    assert (scheme.atom_vocabulary_sizes, scheme.bond_vocabulary_sizes) == ((120, 3), (6, 3))
+    assert scheme.self_loop_bond_features == (4, 0)  # pretrain-gnns' self-loop bond type
+    graph = smiles_to_graph(smiles, feature_scheme="pretrain_gnns")
+    assert graph.atom_features.tolist() == atoms
+    num_bonds = len(bonds)
+    assert graph.bond_features.tolist() == bonds + bonds  # both directions of every bond
+    np.testing.assert_array_equal(graph.edge_index[:, :num_bonds], graph.edge_index[::-1, num_bonds:])
+    # everything but the features is the same graph as with the OGB scheme
+    ogb = smiles_to_graph(smiles)
+    for field in ("edge_index", "structure_rank", "distance_to_previous", "distance_to_next", "motif_counts"):
+        np.testing.assert_array_equal(getattr(graph, field), getattr(ogb, field))
+
+
+@pytest.mark.parametrize("smiles", ["C[C@@H](N)C(=O)O", "CC(=O)Nc1ccc(O)cc1", "O=C(O)[C@@H]1CCCN1C(=O)[C@H](C)CS"])
+def test_pretrain_gnns_features_do_not_depend_on_how_the_smiles_is_written(smiles):
+    mol = Chem.MolFromSmiles(smiles)
+    reference = smiles_to_graph(smiles, feature_scheme="pretrain_gnns")
+    for seed in range(3):
+        permutation = np.random.default_rng(seed).permutation(mol.GetNumAtoms()).tolist()
+        written = Chem.MolToSmiles(Chem.RenumberAtoms(mol, permutation), canonical=False)
+        graph = smiles_to_graph(written, feature_scheme="pretrain_gnns")
+        np.testing.assert_array_equal(graph.atom_features, reference.atom_features)
+        np.testing.assert_array_equal(graph.bond_features, reference.bond_features)
+
+
+def test_pretrain_gnns_bond_direction_follows_the_writing_as_in_the_original():
+    """Documented limit: the direction column is RDKit's GetBondDir() (the SMILES' `/` and `\\`), as pretrain-gnns
+    has it, so two writings of the same E alkene differ there, and only there."""
+    up, down = (smiles_to_graph(s, feature_scheme="pretrain_gnns") for s in ("F/C=C/F", "F\\C=C\\F"))
+    np.testing.assert_array_equal(up.atom_features, down.atom_features)
+    np.testing.assert_array_equal(up.bond_features[:, 0], down.bond_features[:, 0])
+    assert sorted(up.bond_features[:, 1].tolist()) == [0, 0, 1, 1, 1, 1]
+    assert sorted(down.bond_features[:, 1].tolist()) == [0, 0, 2, 2, 2, 2]
+
+
 @settings(max_examples=25, deadline=None)
 @given(index=st.integers(0, 1016), permutation_seed=st.integers(0, 2**32 - 1))
 def test_renumbering_atoms_never_changes_the_graph(cmet_smiles, index, permutation_seed):

@@ -31,25 +31,62 @@ def random_scan_inputs(batch=3, inner=5, state=4, length=13, dtype=torch.float64
     return u, delta, A, B, C, D
 
 
+def model_layout(u, delta, A, B, C, D):
+    """The reference's (batch, channels, length) arguments in the model's (batch, length, channels) layout."""
+    return u.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2), D
+
+
 @pytest.mark.parametrize("length", [1, 2, 7, 16, 33, 100])
-def test_parallel_scan_matches_sequential_reference(length):
+def test_chunked_scan_matches_sequential_reference(length):
     inputs = random_scan_inputs(length=length, dtype=torch.float32)
     torch.testing.assert_close(
-        selective_scan_pytorch(*inputs), sequential_selective_scan(*inputs), atol=1e-5, rtol=1e-5
+        selective_scan_pytorch(*model_layout(*inputs)).transpose(1, 2), sequential_selective_scan(*inputs),
+        atol=1e-5, rtol=1e-5,
     )
 
 
-def test_parallel_scan_ignores_right_padding():
+@pytest.mark.parametrize("chunk_size", [1, 3, 4, 16])
+def test_chunked_scan_gradients_match_autograd_through_the_sequential_reference(chunk_size):
+    """The hand-written backward equals autograd through the step-by-step loop, for every input, in float64, for
+    chunk sizes that do and do not divide the length (11)."""
+    inputs = [x.requires_grad_() for x in random_scan_inputs(length=11)]
+    grad_y = torch.randn(3, 5, 11, dtype=torch.float64)
+    expected = torch.autograd.grad(sequential_selective_scan(*inputs), inputs, grad_y)
+    y = selective_scan_pytorch(*model_layout(*inputs), chunk_size=chunk_size).transpose(1, 2)
+    for name, got, want in zip("u delta A B C D".split(), torch.autograd.grad(y, inputs, grad_y), expected):
+        torch.testing.assert_close(got, want, atol=1e-10, rtol=1e-10, msg=f"gradient of {name}")
+
+
+def test_chunked_scan_keeps_only_chunk_boundaries_for_backward():
+    """Memory: besides its inputs, the scan keeps one state per chunk for backward (length 256: chunks of 8), not the
+    (batch, length, inner, state) tensor of all states."""
+    batch, inner, state, length = 2, 8, 4, 256
+    inputs = [x.contiguous().requires_grad_() for x in model_layout(*random_scan_inputs(batch, inner, state, length))]
+    input_pointers = {x.data_ptr() for x in inputs}
+    saved_bytes = []
+
+    def pack(tensor):
+        if tensor.data_ptr() not in input_pointers:
+            saved_bytes.append(tensor.numel() * tensor.element_size())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        selective_scan_pytorch(*inputs)
+    all_states_bytes = batch * length * inner * state * 8
+    assert 0 < sum(saved_bytes) <= all_states_bytes / 8, (sum(saved_bytes), all_states_bytes)
+
+
+def test_scan_ignores_right_padding():
     u, delta, A, B, C, D = random_scan_inputs(length=9)
     padded = [torch.cat([x, torch.randn(*x.shape[:-1], 6, dtype=x.dtype).abs()], dim=-1) for x in (u, delta, B, C)]
-    full = selective_scan_pytorch(padded[0], padded[1], A, padded[2], padded[3], D)
+    full = selective_scan_pytorch(*model_layout(padded[0], padded[1], A, padded[2], padded[3], D)).transpose(1, 2)
     torch.testing.assert_close(full[..., :9], sequential_selective_scan(u, delta, A, B, C, D), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the mamba_ssm kernel path needs CUDA")
 def test_cuda_kernel_matches_pytorch_scan():
     pytest.importorskip("mamba_ssm")
-    inputs = [x.cuda() for x in random_scan_inputs(length=64, inner=32, state=16, dtype=torch.float32)]
+    inputs = model_layout(*[x.cuda() for x in random_scan_inputs(length=64, inner=32, state=16, dtype=torch.float32)])
     torch.testing.assert_close(selective_scan(*inputs), selective_scan_pytorch(*inputs), atol=1e-4, rtol=1e-4)
 
 

@@ -14,10 +14,13 @@ from modeling_sweet.codebook_sweet import (
     SPATIAL_WORD_CLASSES,
     TEMPORAL_WORD_CLASSES,
     LanguageCodebook,
+    build_cooccurrence_graph,
     build_language_codebook,
     default_language_model_path,
+    factor_indices,
     language_model_name,
     primary_word_class,
+    read_captions,
     select_words,
     whole_words,
     zipf_frequency,
@@ -219,3 +222,49 @@ def test_bpe_vocabulary_codebook(tiny_bpe_model):
     first = dict(class_disjoint=False, lemmas_only=False, min_zipf_frequency=0, min_word_length=2)
     assert build_language_codebook(folder, SPATIAL_WORD_CLASSES, **first).words == ["dog", "red", "run", "car"]
     assert build_language_codebook(folder, TEMPORAL_WORD_CLASSES, **first).words == ["dog", "quickly", "run"]
+
+
+# -- factorised codebooks and co-occurrence graphs --------------------------------------------------------------------
+def test_factor_indices_split_words_by_their_primary_class():
+    words = ["red", "dog", "fast", "tree", "light"]
+    assert factor_indices(words, [["ADJ"], ["NOUN"]]) == [[0, 2], [1, 3, 4]]
+    assert factor_indices(["walk", "quickly", "run"], [["VERB"], ["ADV"]]) == [[0, 2], [1]]
+    # a word whose primary class is in no factor goes to the first factor of one of its other classes
+    assert primary_word_class("walk") == "VERB" and factor_indices(["walk"], [["ADJ"], ["NOUN"]]) == [[], [0]]
+    with pytest.raises(ValueError, match=r"word #1 'quickly' \(ADV\) belongs to none of the factors"):
+        factor_indices(["dog", "quickly"], [["ADJ"], ["NOUN"]])
+
+
+def test_read_captions_from_a_file_a_list_a_generator_and_a_datasets_column(tmp_path):
+    path = tmp_path / "captions.txt"
+    path.write_text("A red dog.\nTwo cars, quickly!\n", encoding="utf-8")
+    expected = [["a", "red", "dog"], ["two", "cars", "quickly"]]
+    assert read_captions(path) == expected and read_captions(str(path)) == expected
+    assert read_captions(["A red dog.", "Two cars, quickly!"]) == expected
+    assert read_captions(line for line in ["A red dog.", "Two cars, quickly!"]) == expected
+    datasets = pytest.importorskip("datasets")
+    column = datasets.Dataset.from_dict({"caption": ["A red dog.", "Two cars, quickly!"]})["caption"]
+    assert read_captions(column) == expected
+    with pytest.raises(FileNotFoundError, match="is not a file"):
+        read_captions(tmp_path / "missing.txt")
+    with pytest.raises(TypeError, match="caption #1 is a int, not a string"):
+        read_captions(["a dog", 3])
+
+
+def test_cooccurrence_graph_counts_pairs_within_the_window():
+    words = ["red", "dog", "car", "tree"]
+    captions = ["a red dog", "red dogs and a red car", "tree"]
+    # caption 2 (after lemmas: red dog and a red car): red-dog, dog-car (4 apart), red-car (positions 4, 5); the first
+    # red and car are 5 apart, outside a window of 5 words. Counts: red-dog 2, dog-car 1, red-car 1.
+    edge_index, edge_weight = build_cooccurrence_graph(captions, words, window=5)
+    edges = {(int(s), int(t)): float(w) for (s, t), w in zip(edge_index.T, edge_weight)}
+    assert edges == {(0, 1): 1.0, (1, 0): 1.0, (1, 2): 0.5, (2, 1): 0.5, (0, 2): 0.5, (2, 0): 0.5}
+    assert edge_index.dtype == torch.long and edge_weight.dtype == torch.float32
+    adjacent = build_cooccurrence_graph(captions, words, window=2)
+    assert {(int(s), int(t)) for s, t in adjacent[0].T} == {(0, 1), (1, 0), (0, 2), (2, 0)}
+    whole = build_cooccurrence_graph(captions, words, window=None)
+    assert torch.equal(whole[0], edge_index) and torch.allclose(whole[1], edge_weight)  # a pair counts once a caption
+    empty = build_cooccurrence_graph(["tree", "nothing here"], words)
+    assert empty[0].shape == (2, 0) and empty[1].shape == (0,)
+    with pytest.raises(ValueError, match="window must be an integer >= 2"):
+        build_cooccurrence_graph(captions, words, window=1)

@@ -1,6 +1,7 @@
 import json
 import logging
 import math
+from collections import Counter
 
 import pytest
 import torch
@@ -24,10 +25,11 @@ def clips(batch=2, frames=5, size=16):
 def test_encode_decode_shapes_for_images_and_videos(word_model):
     config = word_model.config
     encoded = word_model.encode(images())
-    assert encoded.spatial_ids.shape == (2, config.num_spatial_queries) and encoded.temporal_ids is None
+    # factorised codes (the default): 2 adjectives + 1 noun per spatial token, a verb + an adverb per temporal token
+    assert encoded.spatial_ids.shape == (2, config.num_spatial_queries, 3) and encoded.temporal_ids is None
     assert word_model.decode(encoded.spatial_ids).shape == (2, 3, 16, 16)
     encoded = word_model.encode(clips())
-    assert encoded.temporal_ids.shape == (2, config.num_temporal_queries)
+    assert encoded.temporal_ids.shape == (2, config.num_temporal_queries, 2)
     assert word_model.decode(encoded.spatial_ids, encoded.temporal_ids).shape == (2, 3, 5, 16, 16)
     assert 0 <= encoded.spatial_ids.min() and encoded.spatial_ids.max() < config.spatial_codebook_size
     assert 0 <= encoded.temporal_ids.min() and encoded.temporal_ids.max() < config.temporal_codebook_size
@@ -74,8 +76,11 @@ def test_ids_are_words_of_the_right_class(word_model):
     spatial = word_model.ids_to_words(encoded.spatial_ids, "spatial")
     temporal = word_model.ids_to_words(encoded.temporal_ids, "temporal")
     assert len(spatial) == 2 and len(spatial[0]) == word_model.config.num_spatial_queries
-    assert all(primary_word_class(word) in ("NOUN", "ADJ") for row in spatial for word in row)
-    assert all(primary_word_class(word) in ("VERB", "ADV") for row in temporal for word in row)
+    # each spatial token is [adjective, adjective, noun], each temporal token [verb, adverb]
+    assert all([primary_word_class(word) for word in token] == ["ADJ", "ADJ", "NOUN"]
+               for row in spatial for token in row)
+    assert all([primary_word_class(word) for word in token] == ["VERB", "ADV"] for row in temporal for token in row)
+    assert all(token[0] != token[1] for row in spatial for token in row)  # the 2 nearest adjectives
     assert word_model.ids_to_words(torch.tensor(3), "spatial") == [word_model.config.spatial_words[3]]
     assert not set(word_model.config.spatial_words) & set(word_model.config.temporal_words)  # class-disjoint
 
@@ -120,9 +125,10 @@ def entropy_of_soft_assignment(similarities, temperature):
 
 def test_entropy_term_is_a_training_only_part_of_the_vq_loss(tiny_sweet_config, minilm_path):
     torch.manual_seed(0)
-    plain = SweetTokenizerModel.from_language_model(tiny_sweet_config(), minilm_path, max_words=64)
-    spread = SweetTokenizerModel.from_language_model(tiny_sweet_config(entropy_loss_weight=0.5), minilm_path,
-                                                     max_words=64)
+    single = dict(codebook_factorization="single", codebook_projection="linear")  # one word per token
+    plain = SweetTokenizerModel.from_language_model(tiny_sweet_config(**single), minilm_path, max_words=64)
+    spread = SweetTokenizerModel.from_language_model(tiny_sweet_config(entropy_loss_weight=0.5, **single),
+                                                     minilm_path, max_words=64)
     spread.load_state_dict(plain.state_dict())
     video = clips(4)
     plain.eval(), spread.eval()
@@ -154,7 +160,8 @@ def test_entropy_term_rewards_spreading_tokens_over_codes(tiny_sweet_config):
     different codes lower it to about -log(number of codes used)."""
     torch.manual_seed(0)
     model = SweetTokenizerModel(tiny_sweet_config(spatial_codebook_size=16, temporal_codebook_size=16,
-                                                  entropy_loss_weight=1.0, entropy_temperature=1e-3))
+                                                  entropy_loss_weight=1.0, entropy_temperature=1e-3,
+                                                  codebook_factorization="single"))
     quantizer = model.spatial_quantizer.train()
     codes = quantizer.codes().detach()
     with torch.no_grad():  # make input_projection a map whose outputs can hit chosen codes exactly
@@ -177,7 +184,9 @@ def test_straight_through_gradients_reach_the_encoder_and_embeddings_stay_frozen
     outputs.loss.backward()
     for name in ("patch_embedding.frame_patches.weight", "patch_embedding.tube_patches.weight",
                  "encoder.0.mlp.0.weight", "spatial_queries.queries", "temporal_queries.queries",
-                 "spatial_quantizer.input_projection.weight", "spatial_quantizer.code_projection.weight"):
+                 "spatial_quantizer.input_projection.weight",
+                 "spatial_quantizer.code_network.input_layer.lin.weight",
+                 "spatial_quantizer.code_network.output_layer.bias"):
         gradient = word_model.get_parameter(name).grad
         assert gradient is not None and gradient.abs().sum() > 0, name
     missing = [n for n, p in word_model.named_parameters() if p.grad is None]
@@ -192,14 +201,14 @@ def test_quantize_false_skips_the_codebook(word_model):
     with torch.no_grad():
         continuous, quantized = word_model(pictures, quantize=False), word_model(pictures)
         latents = word_model.encode(pictures, quantize=False).spatial_latents
-    assert continuous.vq_loss == 0 and quantized.vq_loss > 0 and continuous.spatial_ids.shape == (2, 4)
+    assert continuous.vq_loss == 0 and quantized.vq_loss > 0 and continuous.spatial_ids.shape == (2, 4, 3)
     assert torch.equal(continuous.spatial_ids, quantized.spatial_ids)  # the nearest words all the same
     assert not torch.allclose(continuous.reconstruction, quantized.reconstruction)
     quantizer = word_model.spatial_quantizer
     with torch.no_grad():
         tokens = word_model.spatial_queries(word_model._encode_features(pictures.unsqueeze(2))[0].mean(dim=1))
-        torch.testing.assert_close(latents, quantizer.output_projection(F.normalize(quantizer.input_projection(tokens),
-                                                                                    dim=-1)))
+        halves = quantizer.input_projection(tokens).unflatten(-1, (2, -1))  # adjective half, noun half
+        torch.testing.assert_close(latents, quantizer.output_projection(F.normalize(halves, dim=-1).flatten(-2)))
     assert not hasattr(word_model, "quantize")  # an argument, not an attribute a callback flips
 
 
@@ -273,12 +282,20 @@ def test_images_and_one_frame_clips_are_told_apart_in_one_place(word_model):
 
 
 def test_out_of_range_ids_raise(word_model):
-    ids = torch.zeros(1, 4, dtype=torch.long)
-    ids[0, 2] = word_model.config.spatial_codebook_size
-    with pytest.raises(ValueError, match=r"spatial_ids\[0, 2\] = 64 is outside the spatial codebook \[0, 64\)"):
+    adjectives, nouns = word_model.config.spatial_factor_sizes
+    ids = torch.tensor([[[0, 1, adjectives]] * 4])  # (1, 4, 3): valid
+    word_model.decode(ids)
+    ids[0, 2, 2] = adjectives + nouns
+    with pytest.raises(ValueError, match=rf"spatial_ids\[0, 2, 2\] = 64 is outside the spatial nouns: slot 2 takes a "
+                                         rf"noun, ids \[{adjectives}, 64\)"):
         word_model.decode(ids)
-    with pytest.raises(ValueError, match="temporal_ids must be \\(batch, 8\\)"):
-        word_model.decode(torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 3, dtype=torch.long))
+    ids[0, 2, 2], ids[0, 1, 0] = adjectives, adjectives  # a noun in an adjective slot
+    with pytest.raises(ValueError, match=rf"spatial_ids\[0, 1, 0\] = {adjectives} is outside the spatial adjectives"):
+        word_model.decode(ids)
+    with pytest.raises(ValueError, match=r"spatial_ids must be \(batch, 4, 3\), got shape \(1, 4\)"):
+        word_model.decode(torch.zeros(1, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"temporal_ids must be \(batch, 8, 2\)"):
+        word_model.decode(torch.tensor([[[0, 1, adjectives]] * 4]), torch.zeros(1, 3, 2, dtype=torch.long))
     with pytest.raises(ValueError, match="outside the temporal codebook"):
         word_model.ids_to_words([-1], "temporal")
 
@@ -372,3 +389,215 @@ def test_a_first_version_config_loads_with_a_warning(tmp_path, caplog):
         loaded = AutoConfig.from_pretrained(tmp_path)
     assert "perceptual_model_name_or_path" in caplog.text and "SweetTokenizerTrainingArguments" in caplog.text
     assert loaded.hidden_size == 32 and "curriculum" not in loaded.to_dict()
+
+
+# -- the motion-enhanced language codebook: factorised codes, GCN code vectors, usage and perplexity ------------------
+CAPTIONS = ["a small white dog runs quickly across the green field", "an old car turns slowly away",
+            "the new house", "people walk together down the long road", "a little black cat jumps up"]
+
+
+def gcn_reference(quantizer, edges=None):
+    """Code vectors written out (not torch_geometric): two GCN layers H' = D^-1/2 (A + I) D^-1/2 H W + b, ReLU
+    between, then unit rows. `edges`: (edge_index, edge_weight), or None for self-loops only."""
+    size = quantizer.codebook_size
+    adjacency = torch.eye(size)
+    if edges is not None:
+        adjacency[edges[0][1], edges[0][0]] += edges[1]  # row = target, column = source
+    degree = adjacency.sum(dim=1)
+    propagate = adjacency / degree.sqrt()[:, None] / degree.sqrt()[None, :]
+    network = quantizer.code_network
+    hidden = torch.relu(propagate @ (quantizer.language_embeddings @ network.input_layer.lin.weight.T)
+                        + network.input_layer.bias)
+    return F.normalize(propagate @ (hidden @ network.output_layer.lin.weight.T) + network.output_layer.bias, dim=-1)
+
+
+def test_factorised_codebooks_hold_adjectives_then_nouns_and_verbs_then_adverbs(word_model):
+    config = word_model.config
+    adjectives, nouns = config.spatial_factor_sizes
+    verbs, adverbs = config.temporal_factor_sizes
+    assert adjectives + nouns == config.spatial_codebook_size == 64 and verbs + adverbs == 64
+    assert [primary_word_class(w) for w in config.spatial_words] == ["ADJ"] * adjectives + ["NOUN"] * nouns
+    assert [primary_word_class(w) for w in config.temporal_words] == ["VERB"] * verbs + ["ADV"] * adverbs
+    assert config.codebook_factorization == "paper" and config.codebook_projection == "gcn"
+    assert word_model.codebook_names == {"spatial": ("spatial_adjective", "spatial_noun"),
+                                         "temporal": ("temporal_verb", "temporal_adverb")}
+
+
+def test_a_spatial_token_is_the_mean_of_its_2_nearest_adjectives_beside_its_nearest_noun(word_model):
+    word_model.eval()
+    quantizer = word_model.spatial_quantizer
+    adjectives = word_model.config.spatial_factor_sizes[0]
+    tokens = torch.randn(3, 4, word_model.config.hidden_size)
+    with torch.no_grad():
+        latents, ids, _ = quantizer(tokens)
+        codes = quantizer.codes()
+        halves = F.normalize(quantizer.input_projection(tokens).unflatten(-1, (2, -1)), dim=-1)
+    assert ids.shape == (3, 4, 3) and codes.shape == (64, 8)
+    # reference by sorting all cosines: the two best adjectives (any order) and the best noun
+    adjective_order = (halves[..., 0, :] @ codes[:adjectives].T).argsort(dim=-1, descending=True)
+    noun_best = (halves[..., 1, :] @ codes[adjectives:].T).argmax(dim=-1) + adjectives
+    assert torch.equal(ids[..., :2].sort(dim=-1).values, adjective_order[..., :2].sort(dim=-1).values)
+    assert torch.equal(ids[..., 2], noun_best)
+    quantized = torch.cat([(codes[ids[..., 0]] + codes[ids[..., 1]]) / 2, codes[ids[..., 2]]], dim=-1)
+    torch.testing.assert_close(latents, quantizer.output_projection(quantized))
+    with torch.no_grad():
+        torch.testing.assert_close(quantizer.embed_ids(ids), latents)
+
+
+def test_without_captions_the_gcn_is_a_per_word_mlp(word_model):
+    quantizer = word_model.spatial_quantizer.eval()
+    assert word_model.config.spatial_graph_num_edges == 0 and quantizer.graph_edge_index.shape == (2, 0)
+    with torch.no_grad():
+        torch.testing.assert_close(quantizer.codes(), gcn_reference(quantizer), atol=1e-5, rtol=1e-4)
+
+
+def test_the_cooccurrence_graph_shapes_the_code_vectors_and_is_saved(word_model, tmp_path):
+    word_model.eval()
+    with torch.no_grad():
+        alone = word_model.spatial_quantizer.codes().clone()
+    edges = word_model.set_codebook_graph(CAPTIONS)
+    quantizer = word_model.spatial_quantizer
+    assert edges["spatial"] == word_model.config.spatial_graph_num_edges == quantizer.graph_edge_index.shape[1] > 0
+    assert edges["temporal"] > 0
+    graph = (quantizer.graph_edge_index, quantizer.graph_edge_weight)
+    words = word_model.config.spatial_words
+    pairs = {(words[s], words[t]) for s, t in graph[0].T.tolist()}
+    assert ("small", "dog") in pairs and ("dog", "small") in pairs  # 2 words apart in the first caption
+    with torch.no_grad():
+        codes = quantizer.codes()
+        torch.testing.assert_close(codes, gcn_reference(quantizer, graph), atol=1e-5, rtol=1e-4)
+    changed = (codes - alone).abs().amax(dim=1) > 1e-6
+    assert changed[graph[0].unique()].all() and not changed[~torch.isin(torch.arange(64), graph[0])].any()
+    word_model.save_pretrained(tmp_path)
+    reloaded = AutoModel.from_pretrained(tmp_path).eval()  # no captions needed
+    assert reloaded.config.spatial_graph_num_edges == edges["spatial"]
+    torch.testing.assert_close(reloaded.spatial_quantizer.graph_edge_weight, graph[1], atol=0, rtol=0)
+    video = clips()
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded.spatial_quantizer.codes(), codes)
+        first, second = word_model(video), reloaded(video)
+    torch.testing.assert_close(second.reconstruction, first.reconstruction)
+    assert (second.spatial_ids == first.spatial_ids).float().mean() > 0.9  # ties aside, the same words
+
+
+def test_the_gcn_codebook_trains_and_its_code_vectors_follow(tiny_sweet_config, minilm_path, tmp_path):
+    torch.manual_seed(0)
+    model = SweetTokenizerModel.from_language_model(tiny_sweet_config(), minilm_path, max_words=64,
+                                                    captions=CAPTIONS)
+    assert model.config.spatial_graph_num_edges > 0
+    quantizer = model.spatial_quantizer
+    with torch.no_grad():
+        before = {name: p.clone() for name, p in quantizer.code_network.named_parameters()}
+        codes_before = quantizer.eval().codes().clone()
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(3):
+        optimizer.zero_grad()
+        model(clips()).loss.backward()
+        optimizer.step()
+    model.eval()
+    moved = [name for name, p in quantizer.code_network.named_parameters() if not torch.allclose(p, before[name])]
+    assert sorted(moved) == sorted(before)
+    with torch.no_grad():
+        codes_after = quantizer.codes()
+        assert (codes_after - codes_before).abs().max() > 1e-3  # the eval cache followed the new weights
+    model.save_pretrained(tmp_path)
+    reloaded = AutoModel.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded.spatial_quantizer.codes(), codes_after)
+
+
+def test_code_vectors_are_cached_in_eval_only(word_model):
+    quantizer = word_model.spatial_quantizer
+    quantizer.eval()
+    with torch.no_grad():
+        first = quantizer.codes()
+        assert quantizer.codes() is first  # cached
+        quantizer.code_network.output_layer.bias.add_(0.5)  # an in-place change of a weight
+        second = quantizer.codes()
+    assert second is not first and not torch.allclose(second, first)
+    assert quantizer.codes().requires_grad  # with gradients: recomputed, differentiable
+    quantizer.train()
+    with torch.no_grad():
+        assert quantizer.codes() is not quantizer.codes()
+
+
+def test_codebook_usage_and_perplexity_per_factor(word_model):
+    word_model.eval()
+    pictures, video = images(3), clips(2)
+    with torch.no_grad():
+        output = word_model(pixel_values=pictures, pixel_values_videos=video)
+    spatial = torch.cat([output.spatial_ids.reshape(-1, 3), output.video_spatial_ids.reshape(-1, 3)])
+    temporal = output.video_temporal_ids.reshape(-1, 2)
+    adjectives, nouns = word_model.config.spatial_factor_sizes
+    verbs, adverbs = word_model.config.temporal_factor_sizes
+    expected = {"spatial_adjective": (spatial[:, :2].flatten().tolist(), adjectives),
+                "spatial_noun": (spatial[:, 2].tolist(), nouns),
+                "temporal_verb": (temporal[:, 0].tolist(), verbs),
+                "temporal_adverb": (temporal[:, 1].tolist(), adverbs)}
+    assert set(output.codebook_usage) == set(output.codebook_perplexity) == set(expected)
+    for name, (ids, size) in expected.items():
+        counts = Counter(ids)
+        reference = math.exp(-sum(c / len(ids) * math.log(c / len(ids)) for c in counts.values()))
+        assert output.codebook_usage[name].item() == pytest.approx(len(counts) / size)
+        assert output.codebook_perplexity[name].item() == pytest.approx(reference, rel=1e-5)
+        assert 1 <= output.codebook_perplexity[name].item() <= len(counts) + 1e-4
+    with torch.no_grad():
+        only_images = word_model(pictures)
+    assert set(only_images.codebook_usage) == {"spatial_adjective", "spatial_noun"}
+
+
+def test_too_few_words_for_a_factor_say_so(tiny_sweet_config, minilm_path):
+    with pytest.raises(ValueError, match=r"the spatial codebook of 1 words has \d adjective\(s\), fewer than the 2 a "
+                                         r"token takes with codebook_factorization='paper'"):
+        SweetTokenizerModel.from_language_model(tiny_sweet_config(), minilm_path, max_words=1)
+    linear = SweetTokenizerModel(tiny_sweet_config(codebook_projection="linear", spatial_words=["red", "dog"],
+                                                   temporal_words=["run", "away"]))
+    with pytest.raises(ValueError, match="codebook_projection='linear' has no graph"):
+        linear.set_codebook_graph(CAPTIONS)
+
+
+@pytest.mark.parametrize("kwargs, argument", [
+    ({"codebook_factorization": "pairs"}, "codebook_factorization"),
+    ({"codebook_projection": "mlp"}, "codebook_projection"),
+    ({"codebook_dim": 15}, "codebook_dim"),
+    ({"spatial_words": ["red", "dog"], "spatial_factor_sizes": [1, 1]}, "spatial_factor_sizes"),
+    ({"temporal_words": ["run", "away"], "temporal_factor_sizes": [1, 2]}, "temporal_factor_sizes"),
+    ({"spatial_codebook_size": 3}, "spatial_codebook_size"),
+    ({"spatial_graph_num_edges": -1}, "spatial_graph_num_edges"),
+])
+def test_codebook_config_validation_names_the_argument(tiny_sweet_config, kwargs, argument):
+    with pytest.raises(ValueError, match=f"`{argument}`"):
+        tiny_sweet_config(**kwargs)
+
+
+def test_a_checkpoint_of_the_single_word_codebook_loads_as_it_was(tiny_sweet_config, minilm_path, tmp_path):
+    """A folder saved before factorised codes and GCN code vectors: no codebook_* fields in config.json,
+    `code_projection` weights. It loads with one word per token and linear code vectors, the same outputs."""
+    torch.manual_seed(0)
+    old = SweetTokenizerModel.from_language_model(
+        tiny_sweet_config(codebook_factorization="single", codebook_projection="linear"), minilm_path, max_words=64
+    ).eval()
+    old.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    new_fields = [key for key in config if key.startswith("codebook_") and key != "codebook_dim"
+                  or key.endswith(("_factor_sizes", "_graph_num_edges"))]
+    assert len(new_fields) == 7
+    (tmp_path / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k not in new_fields}))
+    assert {key.split(".", 1)[1] for key in load_file(tmp_path / "model.safetensors")
+            if key.startswith("spatial_quantizer.")} == {"language_embeddings", "code_projection.weight",
+                                                         "code_projection.bias", "input_projection.weight",
+                                                         "output_projection.weight"}
+    reloaded, info = AutoModel.from_pretrained(tmp_path, output_loading_info=True)
+    assert not any(info.values()), info
+    assert (reloaded.config.codebook_factorization, reloaded.config.codebook_projection) == ("single", "linear")
+    video = clips()
+    with torch.no_grad():
+        first, second = old(video), reloaded.eval()(video)
+    assert second.spatial_ids.shape == (2, 4) and second.temporal_ids.shape == (2, 8)
+    assert set(second.codebook_usage) == {"spatial", "temporal"}
+    assert torch.equal(first.spatial_ids, second.spatial_ids)
+    torch.testing.assert_close(second.reconstruction, first.reconstruction)
+    words = reloaded.ids_to_words(second.spatial_ids, "spatial")
+    assert torch.equal(reloaded.words_to_ids(words, "spatial"), second.spatial_ids)
+    assert SweetTokenizerConfig().codebook_factorization == "paper"  # new configs get the paper's codebook

@@ -1,0 +1,192 @@
+"""Selective-scan benchmark (`make bench`, or `.venv/bin/python benchmarks/bench_scan.py`).
+
+Prints two markdown tables, each measured side by side in one run:
+
+a. The pure-PyTorch selective scan (`ChunkedSelectiveScan`, what HSA-Net's Graph-Mamba projector runs on CPU and on
+   GPUs without `mamba_ssm`) against the eager sequential loop a user would write (one `exp`, multiply and add per
+   step, autograd through it: the test suite's reference), at batch 32, width 512, state 16, lengths 64, 1,024 and
+   4,096; forward (`torch.no_grad()`) and forward + backward. Each (method, length, pass) runs in its own subprocess,
+   so its peak memory is its own: peak resident set while it runs (reset through /proc/self/clear_refs, Linux) minus
+   the resident set with the inputs built. Time: best of `--repeats` runs after a warm-up, in CPU seconds of the
+   process (`time.process_time`), which a busy machine disturbs less than wall time; with `--threads 1` (the default)
+   the two are the same on a quiet machine.
+b. The Graph-Mamba projector against the cross-attention projector (HSA-Net's two projectors, one GIN level of the
+   default config, width 300, on the same 32 c-Met molecules), forward, eval mode.
+
+The sequential loop keeps every step's tensors for backward: at length 4,096 that needs ~13 GB and minutes, so it is
+run there only with `--long-loop`. Options: `--quick` (lengths 64 and 1,024, fewer repeats), `--threads N`,
+`--repeats N`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import torch  # noqa: E402
+from bench_hsanet import (  # noqa: E402
+    benchmark_parser,
+    build_model,
+    cpu_model,
+    load_cmet_smiles,
+    markdown_table,
+    measure,
+    ms,
+    parse_benchmark_args,
+    projector_inputs,
+)
+
+from modeling_hsanet import HSANetProcessor  # noqa: E402
+
+BATCH, WIDTH, STATE = 32, 512, 16
+LENGTHS = (64, 1024, 4096)
+SUBPROCESS_TIMEOUT_S = 600
+
+# One measurement in a fresh process: method, length, pass ("forward" / "backward"), repeats, threads.
+RUN_SCRIPT = textwrap.dedent("""
+    import json, sys, time
+    sys.path.insert(0, {repo!r})
+    import torch
+    from modeling_hsanet.modeling_hsanet import selective_scan_pytorch
+
+    method, length, mode, repeats, threads = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    torch.set_num_threads(threads)
+    batch, width, state = {batch}, {width}, {state}
+
+    def sequential(u, delta, A, B, C, D):
+        # (batch, length, width) layout; one step at a time, as the test suite's reference
+        h = u.new_zeros(batch, width, state)
+        outputs = []
+        for t in range(length):
+            h = torch.exp(delta[:, t, :, None] * A) * h + (delta[:, t] * u[:, t])[..., None] * B[:, t, None, :]
+            outputs.append((h * C[:, t, None, :]).sum(-1) + D * u[:, t])
+        return torch.stack(outputs, dim=1)
+
+    generator = torch.Generator().manual_seed(0)
+    u = torch.randn(batch, length, width, generator=generator)
+    delta = torch.nn.functional.softplus(torch.randn(batch, length, width, generator=generator) - 2)
+    A = -torch.rand(width, state, generator=generator) * 3
+    B, C = (torch.randn(batch, length, state, generator=generator) for _ in range(2))
+    D = torch.randn(width, generator=generator)
+    inputs = [x.requires_grad_(mode == "backward") for x in (u, delta, A, B, C, D)]
+    grad_y = torch.randn(batch, length, width, generator=generator)
+    scan = sequential if method == "loop" else selective_scan_pytorch
+
+    def run():
+        if mode == "forward":
+            with torch.no_grad():
+                scan(*inputs)
+        else:
+            torch.autograd.grad(scan(*inputs), inputs, grad_y)
+
+    def rss_kb(field):
+        with open("/proc/self/status") as handle:
+            return next(int(line.split()[1]) for line in handle if line.startswith(field))
+
+    run()  # warm-up
+    seconds = []
+    for _ in range(repeats):
+        start = time.process_time()
+        run()
+        seconds.append(time.process_time() - start)
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")  # reset the peak resident set to the current one
+        before = rss_kb("VmRSS")
+        run()
+        peak_mb = (rss_kb("VmHWM") - before) / 1024
+    except OSError:
+        peak_mb = float("nan")
+    print(json.dumps(dict(seconds=min(seconds), peak_mb=peak_mb)))
+""")
+
+
+def scan_run(method: str, length: int, mode: str, repeats: int, threads: int) -> dict | str:
+    """One measurement in a fresh subprocess: a dict, or why there is none."""
+    script = RUN_SCRIPT.format(repo=REPO_ROOT, batch=BATCH, width=WIDTH, state=STATE)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", script, method, str(length), mode, str(repeats), str(threads)],
+            capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S, cwd=REPO_ROOT,
+        )
+    except subprocess.TimeoutExpired:
+        return f"no answer in {SUBPROCESS_TIMEOUT_S} s"
+    if result.returncode != 0:
+        return f"failed: {(result.stderr.strip().splitlines() or ['killed'])[-1][:80]}"
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def scan_rows(lengths, repeats: int, threads: int, long_loop: bool) -> list[list[str]]:
+    rows = []
+    for length in lengths:
+        for mode in ("forward", "backward"):
+            reps = max(1, repeats if length <= 64 else repeats // 3)
+            chunked = scan_run("chunked", length, mode, reps, threads)
+            skip_loop = length > 1024 and not long_loop
+            loop = "not run (`--long-loop`)" if skip_loop else scan_run("loop", length, mode, max(1, reps // 2),
+                                                                             threads)
+            label = "forward" if mode == "forward" else "forward + backward"
+            row = [f"{length:,}", label]
+            for run in (chunked, loop):
+                row += [run, ""] if isinstance(run, str) else [f"{run['seconds'] * 1e3:,.1f}", f"{run['peak_mb']:,.0f}"]
+            both = not isinstance(chunked, str) and not isinstance(loop, str)
+            row.append(f"**{loop['seconds'] / chunked['seconds']:.1f}x**" if both else "")
+            rows.append(row)
+    return rows
+
+
+def projector_rows(repeats: int) -> tuple[list[list[str]], float]:
+    """Table b: one Graph-Mamba and one cross-attention projector of the default config on 32 c-Met molecules."""
+    processor = HSANetProcessor()
+    inputs = processor(load_cmet_smiles()[:BATCH])
+    with torch.no_grad():
+        model = build_model(projector_mode="adaptive")
+        node_states, layout, structure = projector_inputs(model, inputs)
+        mamba, attention = model.projector.graph_mamba[0], model.projector.cross_attention[0]
+        t_mamba = measure(lambda: mamba(node_states, layout, **structure), repeats)
+        t_attention = measure(lambda: attention(node_states, layout), repeats)
+    n_atoms = int(inputs["num_atoms"].sum())
+    rows = [[name, ms(t.median), f"{t.median * 1e6 / n_atoms:.1f}", f"{t.median / t_attention.median:.1f}x"]
+            for name, t in (("GraphMambaProjector", t_mamba), ("CrossAttentionProjector", t_attention))]
+    return rows, n_atoms
+
+
+def main() -> None:
+    parser = benchmark_parser(__doc__.splitlines()[0], "lengths 64 and 1,024, fewer repeats")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (best is kept)")
+    parser.add_argument("--long-loop", action="store_true", help="also run the sequential loop at length 4,096")
+    parser.set_defaults(threads=1)
+    args = parse_benchmark_args(parser)
+    repeats = args.repeats or (3 if args.quick else 7)
+    lengths = LENGTHS[:2] if args.quick else LENGTHS
+
+    print("# Selective scan benchmark\n")
+    print(f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}")
+    print(f"- cpu: {cpu_model()} ({os.cpu_count()} logical cores visible), {torch.get_num_threads()} torch thread(s)")
+    print(f"- torch {torch.__version__}, python {platform.python_version()}\n")
+
+    print(f"## a. Selective scan vs the eager sequential loop (batch {BATCH}, width {WIDTH}, state {STATE}, "
+          "float32)\n")
+    print("Time: best CPU time of the process; peak: extra resident memory while one call runs.\n")
+    rows = scan_rows(lengths, repeats, torch.get_num_threads(), args.long_loop)
+    print(markdown_table(["length", "pass", "chunked scan ms", "chunked peak MB", "sequential loop ms",
+                          "loop peak MB", "loop / chunked time"], rows))
+    print()
+
+    rows, n_atoms = projector_rows(repeats)
+    print(f"## b. Graph-Mamba vs cross-attention projector (default config, {BATCH} c-Met molecules, {n_atoms} atoms, "
+          "forward, eval)\n")
+    print(markdown_table(["projector", "ms/batch", "µs/atom", "vs cross-attention"], rows))
+
+
+if __name__ == "__main__":
+    main()
