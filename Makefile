@@ -45,6 +45,7 @@ style: install
 
 bench: install
 	$(PY) benchmarks/bench_hsanet.py
+	$(PY) benchmarks/bench_scan.py
 	$(PY) benchmarks/bench_featurization.py
 	$(PY) benchmarks/bench_sweet.py
 	$(PY) benchmarks/bench_captioning.py

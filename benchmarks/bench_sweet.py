@@ -8,10 +8,16 @@ Prints two markdown tables per device (the CPU, then the GPU when `torch.cuda.is
    clips go frame by frame), as throughput ratios.
 2. Size of the paper's default config (`SweetTokenizerConfig()`: 256x256, 17 frames, width 512): parameters and
    seconds to encode and decode one image and one clip.
+3. Locality (`--locality` runs this section alone): encode and decode seconds of one 17x256x256 clip at the paper's
+   default config, the first version (joint attention over all 5,120 positions, global temporal queries, linear
+   pixel head) side by side with the authors' locality (`LOCALITY_OPTIONS`: frame-group + window attention,
+   per-location temporal queries and decoder layers, convolutional pixel decoder), and the locality with the linear
+   head, so that the pixel decoder's share shows; ratios vs the first version.
 
 Inputs are random pixels in [-0.5, 0.5) (the cost does not depend on the content). Every number is the median of
 several repeats after a warm-up, under `torch.inference_mode()` with `model.eval()`; GPU timings synchronize.
-Options: `--quick` (fewer repeats, for a smoke run), `--threads N` (torch intra-op threads).
+Options: `--quick` (fewer repeats, for a smoke run), `--threads N` (torch intra-op threads), `--locality` (section 3
+only).
 """
 
 from __future__ import annotations
@@ -48,6 +54,14 @@ IMAGE_BATCH, CLIP_BATCH = 32, 4
 # One default-config clip takes 20-30 s (encode + decode) on the 2-core reference CPU: there its decoder gets no
 # warm-up run, and on any device its repeats stop once they have used this many seconds (at least one run each).
 CLIP_BUDGET_S = 60.0
+# The authors' locality (modeling_sweet/layers_sweet.py), as config options; the defaults are the first version.
+LOCALITY_OPTIONS = dict(encoder_attention="frame_group", encoder_window_size=8, spatial_query_context="matching",
+                        temporal_queries="per_location", decoder_attention="frame_group", pixel_decoder="conv")
+LOCALITY_VARIANTS = {
+    "first version (defaults)": {},
+    "locality, linear pixel head": {**LOCALITY_OPTIONS, "pixel_decoder": "linear"},
+    "locality + conv pixel decoder": LOCALITY_OPTIONS,
+}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -204,11 +218,43 @@ def section_default_size(args, device: torch.device, number: int) -> None:
                                                        f"{CLIP_BUDGET_S:.0f} s).") + "\n")
 
 
+def section_locality(args, device: torch.device, number: int) -> None:
+    """Encode / decode seconds of one default-config clip: the first version vs the authors' locality options."""
+    config = SweetTokenizerConfig()
+    size, frames = config.image_size, config.num_frames
+    pixels = random_pixels(1, 3, frames, size, size, device=device)
+    warmup = 0 if device.type == "cpu" else args.warmup
+    rows, baseline = [], None
+    for name, options in LOCALITY_VARIANTS.items():
+        torch.manual_seed(0)
+        sweet = SweetTokenizerModel(SweetTokenizerConfig(**options)).eval().to(device)
+        ids = synchronized(lambda: sweet_tokenize(sweet, pixels), device)()  # the encode's warm-up run
+        t_encode = measure(synchronized(lambda: sweet_tokenize(sweet, pixels), device), args.clip_repeats, warmup=0,
+                           budget_s=CLIP_BUDGET_S / 2, min_repeats=1)
+        t_decode = measure(synchronized(lambda: sweet.decode(*ids), device), args.clip_repeats, warmup=warmup,
+                           budget_s=CLIP_BUDGET_S / 2, min_repeats=1)
+        baseline = baseline or (t_encode.median, t_decode.median)
+        rows.append([name, f"{count_parameters(sweet):,}", sweet_tokens(ids), f"{t_encode.median:.3f}",
+                     f"{baseline[0] / t_encode.median:.2f}x", f"{t_decode.median:.3f}",
+                     f"{baseline[1] / t_decode.median:.2f}x", f"{min(len(t_encode.samples), len(t_decode.samples))}"])
+    print(f"## {number}. Locality: encode / decode of one {frames}x{size}x{size} clip, paper default config, "
+          f"{device_name(device)}\n")
+    print(f"`SweetTokenizerConfig(**options)`, width {config.hidden_size}, {config.num_encoder_layers} encoder / "
+          f"{config.num_decoder_layers} decoder layers, random codebooks; locality options: `{LOCALITY_OPTIONS}`. "
+          f"Medians of up to {args.clip_repeats} runs ({CLIP_BUDGET_S / 2:.0f} s budget per stage); the untimed "
+          f"encode that gives the ids warms the encoder up, the decoder gets {warmup} warm-up run.\n")
+    print(markdown_table(["variant", "parameters", "tokens/clip", "encode s", "encode speed-up", "decode s",
+                          "decode speed-up", "repeats"], rows))
+    print("\nspeed-up = the first version's seconds / this row's (> 1: faster than the first version).\n")
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------------------------------
 def main() -> None:
-    args = parse_benchmark_args(benchmark_parser(__doc__.splitlines()[0], "fewer repeats (smoke run)"))
+    parser = benchmark_parser(__doc__.splitlines()[0], "fewer repeats (smoke run)")
+    parser.add_argument("--locality", action="store_true", help="run the locality section (3) alone")
+    args = parse_benchmark_args(parser)
     args.repeats = 3 if args.quick else 7
     args.size_repeats = 2 if args.quick else 3
     args.clip_repeats = 1 if args.quick else 2
@@ -229,8 +275,10 @@ def main() -> None:
 
     with torch.inference_mode():
         for index, device in enumerate(devices):
-            section_throughput(args, device, 2 * index + 1)
-            section_default_size(args, device, 2 * index + 2)
+            if not args.locality:
+                section_throughput(args, device, 3 * index + 1)
+                section_default_size(args, device, 3 * index + 2)
+            section_locality(args, device, 3 * index + 3)
     print(f"_total benchmark time: {time.perf_counter() - started:.0f} s_")
 
 

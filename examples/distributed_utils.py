@@ -69,6 +69,18 @@ class DistributedBatchNorm1d(nn.BatchNorm1d):
         return output.to(input.dtype)
 
 
+def resolve_checkpoint(value: str | None, output_dir: str) -> str | None:
+    """`--resume_from_checkpoint`: a path, or "last" for the newest `checkpoint-*` folder of `output_dir`."""
+    if value != "last":
+        return value
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+    if last is None:
+        raise FileNotFoundError(f"--resume_from_checkpoint last: no checkpoint-* folder in {output_dir!r}")
+    return last
+
+
 def synchronize_batch_norm(model: nn.Module) -> int:
     """Make every `nn.BatchNorm1d` of `model` a `DistributedBatchNorm1d` in place (weights and buffers kept).
     Returns how many layers were converted."""

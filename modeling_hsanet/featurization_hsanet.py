@@ -47,6 +47,8 @@ _ALL_MATCHES = 2**31 - 1
 # Up to this many atoms, consecutive distances come from one Dijkstra call (a (n - 1, n) float64 matrix: 8 MB at most),
 # which is faster than the sparse search's fixed cost on drug-sized molecules; above it, the bounded search.
 DENSE_DISTANCE_MAX_ATOMS = 1024
+# Up to this many bonds, `mol.GetBonds()` lists them faster than `molecule_bonds`' atom-by-atom gathering.
+_BOND_LIST_MAX_BONDS = 1024
 
 # OGB `ogb.utils.features.allowable_features`, same order, so indices match OGB's smiles2graph.
 OGB_ATOM_VOCABULARIES: tuple[tuple, ...] = (
@@ -99,38 +101,76 @@ def canonical_chiral_tag(atom: Chem.Atom) -> Chem.ChiralType:
     return tag if inversions % 2 == 0 else (_CCW if tag == _CW else _CW)
 
 
+def _enum_index_table(enum_type, vocabulary: tuple) -> np.ndarray:
+    """`_vocabulary_index` of every member of an RDKit enum (by name), looked up by the member's integer value."""
+    table = np.full(max(enum_type.values) + 1, len(vocabulary) - 1, dtype=np.int64)
+    for number, member in enum_type.values.items():
+        table[number] = _vocabulary_index(vocabulary, str(member))
+    return table
+
+
+def _range_index(values: np.ndarray, vocabulary: tuple) -> np.ndarray:
+    """Vectorised `_vocabulary_index` for a vocabulary of consecutive integers followed by `misc`."""
+    low, high = vocabulary[0], vocabulary[-2]
+    return np.where((values >= low) & (values <= high), values - low, len(vocabulary) - 1)
+
+
+_OGB_CHIRALITY_INDEX = _enum_index_table(Chem.ChiralType, OGB_ATOM_VOCABULARIES[1])
+_OGB_HYBRIDIZATION_INDEX = _enum_index_table(Chem.HybridizationType, OGB_ATOM_VOCABULARIES[6])
+_OGB_BOND_TYPE_INDEX = _enum_index_table(Chem.BondType, OGB_BOND_VOCABULARIES[0])
+_OGB_BOND_STEREO_INDEX = _enum_index_table(Chem.BondStereo, OGB_BOND_VOCABULARIES[1])
+
+
 def ogb_atom_features(mol: Chem.Mol) -> np.ndarray:
     """OGB atom features. Returns `(num_atoms, 9)` int64.
 
     Chirality is OGB's tag restated for neighbours in ascending atom index (`canonical_chiral_tag`): on a molecule
-    from `parse_smiles` it does not depend on how the SMILES was written.
+    from `parse_smiles` it does not depend on how the SMILES was written. RDKit's values are read atom by atom as
+    integers, then mapped to vocabulary indices column by column (`OGB_ATOM_VOCABULARIES`).
     """
-    raw = [
-        (
-            atom.GetAtomicNum(),
-            str(canonical_chiral_tag(atom)),
-            atom.GetTotalDegree(),  # hydrogens included, as OGB
-            atom.GetFormalCharge(),
-            atom.GetTotalNumHs(),
-            atom.GetNumRadicalElectrons(),
-            str(atom.GetHybridization()),
-            atom.GetIsAromatic(),
-            atom.IsInRing(),
-        )
-        for atom in mol.GetAtoms()  # RDKit exposes atoms one at a time
-    ]
-    return np.array(
-        [[_vocabulary_index(vocab, value) for vocab, value in zip(OGB_ATOM_VOCABULARIES, row)] for row in raw],
+    atoms = list(mol.GetAtoms())  # RDKit exposes atoms one at a time
+    raw = np.array(
+        [
+            (
+                atom.GetAtomicNum(),
+                atom.GetChiralTag(),
+                atom.GetTotalDegree(),  # hydrogens included, as OGB
+                atom.GetFormalCharge(),
+                atom.GetTotalNumHs(),
+                atom.GetNumRadicalElectrons(),
+                atom.GetHybridization(),
+                atom.GetIsAromatic(),
+                atom.IsInRing(),
+            )
+            for atom in atoms
+        ],
         dtype=np.int64,
     ).reshape(-1, len(OGB_ATOM_VOCABULARIES))
+    tetrahedral = np.flatnonzero((raw[:, 1] == int(_CW)) | (raw[:, 1] == int(_CCW)))
+    raw[tetrahedral, 1] = [int(canonical_chiral_tag(atoms[i])) for i in tetrahedral]
+    vocabularies = OGB_ATOM_VOCABULARIES
+    return np.stack(
+        [
+            _range_index(raw[:, 0], vocabularies[0]),  # atomic number
+            _OGB_CHIRALITY_INDEX[raw[:, 1]],
+            *(_range_index(raw[:, column], vocabularies[column]) for column in range(2, 6)),
+            _OGB_HYBRIDIZATION_INDEX[raw[:, 6]],
+            raw[:, 7],  # aromatic: (False, True)
+            raw[:, 8],  # in ring: (False, True)
+        ],
+        axis=1,
+    )
 
 
 def molecule_bonds(mol: Chem.Mol) -> list[Chem.Bond]:
     """Every bond once, in RDKit's bond-index order, gathered atom by atom.
 
     `mol.GetBonds()` and `mol.GetBondWithIdx(i)` walk RDKit's edge list from its start for every bond, which is
-    quadratic (0.9 s for 20,000 bonds, 2.6 s for 40,000); an atom's own bonds are at hand.
+    quadratic (0.9 s for 20,000 bonds, 2.6 s for 40,000); an atom's own bonds are at hand. Up to
+    `_BOND_LIST_MAX_BONDS` bonds that walk costs less than the gathering, and `mol.GetBonds()` is used.
     """
+    if mol.GetNumBonds() <= _BOND_LIST_MAX_BONDS:
+        return list(mol.GetBonds())
     bonds = [bond for atom in mol.GetAtoms() for bond in atom.GetBonds() if bond.GetBeginAtomIdx() == atom.GetIdx()]
     bonds.sort(key=Chem.Bond.GetIdx)
     return bonds
@@ -143,11 +183,12 @@ def bond_atom_pairs(bonds: Sequence[Chem.Bond]) -> np.ndarray:
 
 def ogb_bond_features(mol: Chem.Mol) -> np.ndarray:
     """OGB bond features, one row per RDKit bond (bond-index order). Returns `(num_bonds, 3)` int64."""
-    raw = [(str(bond.GetBondType()), str(bond.GetStereo()), bond.GetIsConjugated()) for bond in molecule_bonds(mol)]
-    return np.array(
-        [[_vocabulary_index(vocab, value) for vocab, value in zip(OGB_BOND_VOCABULARIES, row)] for row in raw],
+    raw = np.array(
+        [(bond.GetBondType(), bond.GetStereo(), bond.GetIsConjugated()) for bond in molecule_bonds(mol)],
         dtype=np.int64,
     ).reshape(-1, len(OGB_BOND_VOCABULARIES))
+    # conjugated: (False, True)
+    return np.stack([_OGB_BOND_TYPE_INDEX[raw[:, 0]], _OGB_BOND_STEREO_INDEX[raw[:, 1]], raw[:, 2]], axis=1)
 
 
 # The 2+2 scheme of Hu et al., "Strategies for Pre-training Graph Neural Networks" (snap-stanford/pretrain-gnns,
@@ -306,18 +347,20 @@ def parse_smiles(
 
     The limits are checked before the expensive work: the length first, then the number of atoms written in the
     SMILES (explicit hydrogens included), read by RDKit's parser without sanitization
-    (a fast pass, before any sanitization or ranking).
+    (a fast pass, before any sanitization or ranking). Every atom takes at least one character, so that pass is
+    skipped when the SMILES has no more characters than `max_atoms` (a drug-like molecule against the default).
     """
     check_smiles(smiles, index, max_smiles_length)
-    with rdBase.BlockLogs():
-        unsanitized = Chem.MolFromSmiles(smiles, sanitize=False)
-    if unsanitized is None:
-        raise ValueError(f"SMILES #{index} {_preview(smiles)} could not be parsed by RDKit")
-    if unsanitized.GetNumAtoms() > max_atoms:
-        raise ValueError(
-            f"SMILES #{index} {_preview(smiles)} has {unsanitized.GetNumAtoms():,} atoms, more than max_atoms="
-            f"{max_atoms:,}; raise HSANetFeatureExtractor(max_atoms=...) to featurize it"
-        )
+    if len(smiles) > max_atoms:
+        with rdBase.BlockLogs():
+            unsanitized = Chem.MolFromSmiles(smiles, sanitize=False)
+        if unsanitized is None:
+            raise ValueError(f"SMILES #{index} {_preview(smiles)} could not be parsed by RDKit")
+        if unsanitized.GetNumAtoms() > max_atoms:
+            raise ValueError(
+                f"SMILES #{index} {_preview(smiles)} has {unsanitized.GetNumAtoms():,} atoms, more than max_atoms="
+                f"{max_atoms:,}; raise HSANetFeatureExtractor(max_atoms=...) to featurize it"
+            )
     with rdBase.BlockLogs():
         mol = Chem.MolFromSmiles(smiles)
     if mol is None:

@@ -502,7 +502,8 @@ class LanguageCodebookQuantizer(nn.Module):
         (batch, length, ids_per_token), or (batch, length) with one factor, and the VQ loss; with `quantize=False`
         (continuous warm-up) latents skip the codebook (the ids are still the nearest words)."""
         latents = F.normalize(self._split(self.input_projection(tokens)), dim=-1)  # (batch, length, factors, dim)
-        codes = self.codes()
+        with torch.set_grad_enabled(quantize and torch.is_grad_enabled()):  # without quantising, codes give ids only
+            codes = self.codes()
         similarities, ids = [], []
         for factor, (_, _, count) in enumerate(self.factors):  # a loop over the (1 or 2) factors, not tokens
             start, size = self.factor_starts[factor], self.factor_sizes[factor]

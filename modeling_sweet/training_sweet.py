@@ -61,6 +61,29 @@ DEFAULT_CURRICULUM = [
     asdict(CurriculumStage("spatial-temporal", 10_000, quantize=True, train_temporal=True, media="both")),
 ]
 NO_CURRICULUM = [asdict(CurriculumStage("quantised", 0))]
+# What the second stage trains (the authors': encoder and quantisers frozen, the decoder trained on their tokens).
+DECODER_STAGES = ("decoder", "pixel_decoder")
+
+
+def freeze_for_decoder_stage(model: nn.Module, trainable: str = "decoder") -> list[str]:
+    """The authors' second training stage: freeze the encoder and both quantisers (their codes stay as the first
+    stage left them) and train the decoder on their tokens. `trainable`: `"decoder"`, everything after the quantisers
+    (`model.decoder_parameters()`: unpooling, mask token, decoder transformer, pixel decoder); `"pixel_decoder"`, the
+    pixel decoder (`config.pixel_decoder`: the linear head or the convolutional decoder) only.
+
+    Sets `requires_grad` in place (call it before the optimiser is built; `SweetTokenizerTrainer` does with
+    `SweetTokenizerTrainingArguments.decoder_stage`) and returns the names of the parameters left trainable. The
+    frozen part runs without autograd bookkeeping (no parameter and no input of it needs a gradient)."""
+    if trainable not in DECODER_STAGES:
+        raise ValueError(f"trainable must be one of {DECODER_STAGES}, got {trainable!r}")
+    model.requires_grad_(False)
+    keep = {id(parameter) for parameter in model.decoder_parameters(pixel_decoder_only=trainable == "pixel_decoder")}
+    names = []
+    for name, parameter in model.named_parameters():
+        if id(parameter) in keep:
+            parameter.requires_grad_(True)
+            names.append(name)
+    return names
 
 
 def parse_curriculum(stages: Sequence[dict]) -> list[CurriculumStage]:
@@ -279,6 +302,10 @@ class SweetTokenizerTrainingArguments(TrainingArguments):
     lecam_weight: float = field(default=0.001, metadata={
         "help": "weight of the LeCam regularisation of the discriminator (0.001, as the authors)"})
     lecam_decay: float = field(default=0.999, metadata={"help": "decay of LeCam's moving averages of the logits"})
+    decoder_stage: str | None = field(default=None, metadata={
+        "help": "the authors' second stage: freeze the encoder and quantisers and train 'decoder' (everything after "
+                "the quantisers) or 'pixel_decoder' (the pixel decoder only), see freeze_for_decoder_stage; None: "
+                "train everything (the first stage)"})
     ema_decay: float | None = field(default=None, metadata={
         "help": "keep an exponential moving average of the weights with this decay and put it into the model at the "
                 "end of training; None: no EMA"})
@@ -310,6 +337,12 @@ class SweetTokenizerTrainingArguments(TrainingArguments):
         require(self.lecam_weight >= 0, "lecam_weight", ">= 0")
         require(0 <= self.lecam_decay < 1, "lecam_decay", "in [0, 1)")
         require(self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "None or in (0, 1)")
+        require(self.decoder_stage is None or self.decoder_stage in DECODER_STAGES, "decoder_stage",
+                f"None or one of {DECODER_STAGES}")
+        require(self.decoder_stage is None or self.curriculum is None
+                or all(stage.get("quantize", True) for stage in self.curriculum), "decoder_stage",
+                "None with a curriculum that has continuous (quantize=False) stages: the decoder stage trains on the "
+                "frozen quantisers' codes")
 
 
 _RECIPE_DEFAULTS = {name: spec.default for name, spec in SweetTokenizerTrainingArguments.__dataclass_fields__.items()
@@ -372,6 +405,8 @@ class SweetTokenizerTrainer(Trainer):
       of that step (detached). Under `torch.distributed` its gradients and LeCam's averages are averaged over the
       ranks at each step, so every rank keeps the same discriminator.
     - **EMA** (`ema_decay`): averages the weights after every optimiser step and puts them into the model at the end.
+    - **Decoder stage** (`decoder_stage`): the authors' second stage, `freeze_for_decoder_stage` at construction (and
+      kept by every curriculum stage): only the decoder (or only the pixel decoder) trains.
 
     The discriminator, its optimiser, LeCam's and the EMA's state are saved in Trainer checkpoints
     (`sweet_recipe_state.pt`) and restored on `resume_from_checkpoint`; never by `save_pretrained`. Logs gain
@@ -399,6 +434,9 @@ class SweetTokenizerTrainer(Trainer):
             self.discriminator_optimizer = torch.optim.AdamW(self.discriminator.parameters(), lr=learning_rate,
                                                              betas=(0.5, 0.9), weight_decay=self.args.weight_decay)
             self.lecam = LeCamRegularizer(recipe["lecam_decay"]).to(self.args.device)
+        self.decoder_stage_parameters = None
+        if recipe["decoder_stage"] is not None:
+            self.decoder_stage_parameters = freeze_for_decoder_stage(self.model, recipe["decoder_stage"])
         self.ema = ExponentialMovingAverage(self.model, recipe["ema_decay"]) if recipe["ema_decay"] else None
         self._fakes: list[tuple[torch.Tensor, torch.Tensor]] = []  # (reconstruction, target) for the D step
         self._recipe_logs: dict[str, list[float]] = {}
@@ -421,6 +459,8 @@ class SweetTokenizerTrainer(Trainer):
         self.curriculum_history.append((step, stage.name))
         for parameter in self.accelerator.unwrap_model(self.model).temporal_parameters():
             parameter.requires_grad_(stage.train_temporal)
+        if self.recipe["decoder_stage"] is not None:  # the decoder stage keeps the encoder and quantisers frozen
+            freeze_for_decoder_stage(self.accelerator.unwrap_model(self.model), self.recipe["decoder_stage"])
         if isinstance(self.data_collator, SweetCurriculumCollator):
             self.data_collator.media = stage.media
         self.state.log_history.append({"step": step, "curriculum_stage": stage.name})
@@ -531,6 +571,7 @@ class SweetTokenizerTrainer(Trainer):
 
 __all__ = [
     "DEFAULT_CURRICULUM",
+    "DECODER_STAGES",
     "CurriculumStage",
     "ExponentialMovingAverage",
     "LeCamRegularizer",
@@ -539,6 +580,7 @@ __all__ = [
     "SweetCurriculumCollator",
     "SweetTokenizerTrainer",
     "SweetTokenizerTrainingArguments",
+    "freeze_for_decoder_stage",
     "hinge_discriminator_loss",
     "parse_curriculum",
     "stage_at",

@@ -242,3 +242,9 @@ def test_sweet_tokenizer_on_two_ranks_keeps_one_discriminator(sweet_runs):
         [0, "images"], [2, "discriminator on"], [4, "both"]]
     assert_ranks_split_global_batches(reports, reference["train_rows"], STEPS)
     assert_checkpoints_written_once(two, reports, extra={"sweet_recipe_state.pt"})
+
+
+def test_resume_from_last_without_a_checkpoint_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="resume_from_checkpoint last: no checkpoint-\\* folder in"):
+        run_in_process("train_property_prediction.py", [*PROPERTY_ARGS, "--resume_from_checkpoint", "last"],
+                       str(tmp_path / "empty"))

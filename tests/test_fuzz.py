@@ -279,7 +279,13 @@ def test_random_image_lists_name_the_bad_image(images, do_resize):
 @st.composite
 def random_video(draw):
     """A video-like input: a 4-d / 5-d array or tensor, a list of random frames, or a list of such videos."""
-    kind = draw(st.sampled_from(["array", "tensor", "frames", "videos"]))
+    kind = draw(st.sampled_from(["valid", "array", "tensor", "frames", "videos"]))
+    if kind == "valid":  # 5-9 frames of one size, uint8 (frames, H, W, 3) or float (frames, 3, H, W) in [0, 1]
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        frames, height, width = draw(st.integers(5, 9)), draw(st.integers(1, 10)), draw(st.integers(1, 10))
+        if draw(st.booleans()):
+            return rng.integers(0, 256, (frames, height, width, 3), dtype=np.uint8)
+        return [torch.from_numpy(rng.random((3, height, width), dtype=np.float32)) for _ in range(frames)]
     if kind in ("array", "tensor"):
         frames = draw(st.integers(0, 9))
         side = draw(st.integers(1, 10))
@@ -323,7 +329,7 @@ def sweet_path(tmp_path_factory):
 def test_random_images_through_the_image_tokenization_pipeline(sweet_path, images):
     path, config = sweet_path
     tokenizer = _pipeline("image-tokenization", path)
-    results = documented(lambda: tokenizer(images, batch_size=2), "image #")
+    results = documented(lambda: tokenizer(images, batch_size=2), "image #", "image-tokenization:")
     if results is not None:
         results = results if isinstance(results, list) else [results]
         assert len(results) == (len(images) if isinstance(images, list) else 1)
@@ -338,7 +344,7 @@ def test_random_images_through_the_image_tokenization_pipeline(sweet_path, image
 def test_random_videos_through_the_video_tokenization_pipeline(sweet_path, video):
     path, config = sweet_path
     tokenizer = _pipeline("video-tokenization", path)
-    results = documented(lambda: tokenizer(video), "video #", "videos")
+    results = documented(lambda: tokenizer(video), "video #", "videos", "video-tokenization:")
     if results is not None:
         for result in results if isinstance(results, list) else [results]:
             ids = torch.tensor(result["temporal_ids"])
@@ -356,3 +362,48 @@ def test_a_bad_image_in_a_batch_is_named_by_its_input_index(sweet_path):
     with pytest.raises(ValueError, match=r"^image #2: pixel_values item #0 has values in \[254.5, 254.5\]"):
         tokenizer([good, good, np.full((8, 8, 3), 255.0, np.float32)], batch_size=2)
     assert len(tokenizer([good, good, good], batch_size=2)) == 3
+
+
+# -- hostile settings -----------------------------------------------------------------------------------------------
+
+any_value = st.one_of(st.none(), st.booleans(), st.integers(-3, 64), st.integers(min_value=-(2**70), max_value=2**70),
+                      st.floats(), st.text(max_size=8), st.lists(st.integers(0, 8), max_size=3),
+                      st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
+
+
+@st.composite
+def hostile_fields(draw, config_class, tiny: dict) -> dict:
+    """The tiny config's fields, 1-4 of its own `__init__` arguments (or `num_labels`) replaced by random values."""
+    import inspect
+
+    names = [name for name in inspect.signature(config_class.__init__).parameters if name not in ("self", "kwargs")]
+    replaced = draw(st.lists(st.sampled_from(names + ["num_labels"]), min_size=1, max_size=4, unique=True))
+    return {**tiny, **{name: draw(any_value) for name in replaced}}, replaced
+
+
+@fuzz(max_examples=60)
+@given(data=st.data(), kind=st.sampled_from(["hsanet", "sweet"]))
+def test_random_config_fields_work_or_name_a_field(data, kind):
+    config_class, tiny = (HSANetConfig, HSANET_TINY) if kind == "hsanet" else (SweetTokenizerConfig, SWEET_TINY)
+    fields, replaced = data.draw(hostile_fields(config_class, tiny))
+    config = documented(lambda: config_class(**fields), *replaced)
+    if config is not None:  # what is accepted saves and loads
+        assert type(config).from_dict(config.to_dict()).to_dict() == config.to_dict()
+
+
+@fuzz(max_examples=60)
+@given(settings_=st.dictionaries(
+    st.sampled_from(["size", "resample", "rescale_factor", "image_mean", "image_std", "do_resize", "do_rescale",
+                     "do_normalize", "num_channels"]),
+    st.one_of(any_value, st.fixed_dictionaries({"height": st.integers(-2, 2**40), "width": st.integers(-2, 40)})),
+    min_size=1, max_size=3), per_call=st.booleans())
+def test_random_image_processor_settings_work_or_name_the_setting(settings_, per_call):
+    image = np.zeros((6, 6, 3), np.uint8)
+    if per_call:
+        processor = SweetImageProcessor(size={"height": SIZE, "width": SIZE})
+        output = documented(lambda: processor(image, **settings_), *settings_)
+    else:
+        output = documented(lambda: SweetImageProcessor(**settings_)(image), *settings_)
+    if output is not None:
+        assert torch.isfinite(output["pixel_values"]).all()
+        assert output["pixel_values"].numel() <= 3 * 8192 * 8192

@@ -14,5 +14,8 @@ class TestSweetTokenizerFactorizedModelHarness(SweetTokenizerFactorizedModelTest
     }
     hidden_states_names = ("encoder_hidden_states", "decoder_hidden_states", "video_encoder_hidden_states",
                            "video_decoder_hidden_states")
+    # torch.compile equals eager here too (checked: it passes), but a cold inductor compile of torch_geometric's
+    # GCNConv message passing took 536 s on the shared 2-core machine: over the suite's budget
+    skip_compile_reason = "a cold compile of the GCN code vectors (torch_geometric) takes minutes on 2 CPU cores"
     attentions_names = ("encoder_attentions", "decoder_attentions", "cross_attentions", "video_encoder_attentions",
                         "video_decoder_attentions", "video_cross_attentions")

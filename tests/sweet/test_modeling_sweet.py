@@ -322,10 +322,16 @@ def test_config_validation_names_the_argument(kwargs, argument):
 
 
 def test_config_round_trip(tmp_path):
-    config = SweetTokenizerConfig(spatial_words=["dog", "red"], temporal_words=["run"])
+    config = SweetTokenizerConfig(spatial_words=["red", "dark", "dog"], temporal_words=["run", "away"],
+                                  spatial_factor_sizes=[2, 1], temporal_factor_sizes=[1, 1])
     config.save_pretrained(tmp_path)
     reloaded = SweetTokenizerConfig.from_pretrained(tmp_path)
-    assert reloaded.to_dict() == config.to_dict() and reloaded.spatial_codebook_size == 2
+    assert reloaded.to_dict() == config.to_dict() and reloaded.spatial_codebook_size == 3
+    assert reloaded.codebook_factor_sizes("spatial") == [2, 1] and reloaded.codebook_factorization == "paper"
+    single = SweetTokenizerConfig(spatial_words=["dog", "red"], temporal_words=["run"],
+                                  codebook_factorization="single")
+    single.save_pretrained(tmp_path)
+    assert SweetTokenizerConfig.from_pretrained(tmp_path).to_dict() == single.to_dict()
 
 
 # -- checkpoints of the first version (training recipe inside the model) ----------------------------------------------
@@ -392,8 +398,10 @@ def test_a_first_version_config_loads_with_a_warning(tmp_path, caplog):
 
 
 # -- the motion-enhanced language codebook: factorised codes, GCN code vectors, usage and perplexity ------------------
-CAPTIONS = ["a small white dog runs quickly across the green field", "an old car turns slowly away",
-            "the new house", "people walk together down the long road", "a little black cat jumps up"]
+# in words of the `word_model` codebooks (the first 64 MiniLM words of each): "small", "old", "house", ... and
+# "look", "come", "back", "together", ...
+CAPTIONS = ["a small old house in the city", "people walk around the old town", "the team comes back together",
+            "a man looks down across the long line", "families play along"]
 
 
 def gcn_reference(quantizer, edges=None):
@@ -462,7 +470,7 @@ def test_the_cooccurrence_graph_shapes_the_code_vectors_and_is_saved(word_model,
     graph = (quantizer.graph_edge_index, quantizer.graph_edge_weight)
     words = word_model.config.spatial_words
     pairs = {(words[s], words[t]) for s, t in graph[0].T.tolist()}
-    assert ("small", "dog") in pairs and ("dog", "small") in pairs  # 2 words apart in the first caption
+    assert ("small", "old") in pairs and ("old", "small") in pairs and ("small", "city") not in pairs  # window 5
     with torch.no_grad():
         codes = quantizer.codes()
         torch.testing.assert_close(codes, gcn_reference(quantizer, graph), atol=1e-5, rtol=1e-4)
@@ -551,8 +559,8 @@ def test_too_few_words_for_a_factor_say_so(tiny_sweet_config, minilm_path):
     with pytest.raises(ValueError, match=r"the spatial codebook of 1 words has \d adjective\(s\), fewer than the 2 a "
                                          r"token takes with codebook_factorization='paper'"):
         SweetTokenizerModel.from_language_model(tiny_sweet_config(), minilm_path, max_words=1)
-    linear = SweetTokenizerModel(tiny_sweet_config(codebook_projection="linear", spatial_words=["red", "dog"],
-                                                   temporal_words=["run", "away"]))
+    linear = SweetTokenizerModel(tiny_sweet_config(codebook_projection="linear", spatial_words=["red", "dark", "dog"],
+                                                   spatial_factor_sizes=[2, 1], temporal_words=["run", "away"]))
     with pytest.raises(ValueError, match="codebook_projection='linear' has no graph"):
         linear.set_codebook_graph(CAPTIONS)
 
@@ -563,7 +571,7 @@ def test_too_few_words_for_a_factor_say_so(tiny_sweet_config, minilm_path):
     ({"codebook_dim": 15}, "codebook_dim"),
     ({"spatial_words": ["red", "dog"], "spatial_factor_sizes": [1, 1]}, "spatial_factor_sizes"),
     ({"temporal_words": ["run", "away"], "temporal_factor_sizes": [1, 2]}, "temporal_factor_sizes"),
-    ({"spatial_codebook_size": 3}, "spatial_codebook_size"),
+    ({"spatial_codebook_size": 2}, "spatial_codebook_size"),  # 1 adjective + 1 noun: a token takes 2 adjectives
     ({"spatial_graph_num_edges": -1}, "spatial_graph_num_edges"),
 ])
 def test_codebook_config_validation_names_the_argument(tiny_sweet_config, kwargs, argument):
@@ -601,3 +609,21 @@ def test_a_checkpoint_of_the_single_word_codebook_loads_as_it_was(tiny_sweet_con
     words = reloaded.ids_to_words(second.spatial_ids, "spatial")
     assert torch.equal(reloaded.words_to_ids(words, "spatial"), second.spatial_ids)
     assert SweetTokenizerConfig().codebook_factorization == "paper"  # new configs get the paper's codebook
+
+
+def test_with_factorised_codes_the_entropy_term_is_summed_over_the_factors(tiny_sweet_config):
+    torch.manual_seed(0)
+    model = SweetTokenizerModel(tiny_sweet_config(spatial_codebook_size=16, entropy_loss_weight=0.5))
+    quantizer = model.spatial_quantizer.train()
+    tokens = torch.randn(2, 4, model.config.hidden_size)
+    with torch.no_grad():
+        with_entropy = quantizer(tokens)[2]
+        quantizer.entropy_loss_weight = 0.0
+        without = quantizer(tokens)[2]
+        halves = F.normalize(quantizer.input_projection(tokens).unflatten(-1, (2, -1)), dim=-1)
+        codes = quantizer.codes()
+    adjectives = model.config.codebook_factor_sizes("spatial")[0]
+    expected = (entropy_of_soft_assignment(halves[..., 0, :] @ codes[:adjectives].T, 0.05)
+                + entropy_of_soft_assignment(halves[..., 1, :] @ codes[adjectives:].T, 0.05))
+    torch.testing.assert_close(with_entropy - without, 0.5 * expected)
+    assert with_entropy != without
