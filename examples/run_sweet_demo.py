@@ -427,6 +427,9 @@ def main() -> None:
             if clips
             else f"{spatial_ids.shape[1]}"
         )
+        ids_per_item = spatial_ids[0].numel() + (temporal_ids[0].numel() if clips else 0)
+        if spatial_ids.dim() == 3:  # factorised codes: several word ids per token
+            sweet_tokens += f" ({ids_per_item:,} word ids)"
         vq_tokens = (
             f"{vq_ids.shape[1]:,} ({pixels.shape[2]} x {vq_ids.shape[1] // pixels.shape[2]})"
             if clips

@@ -47,6 +47,9 @@ _ALL_MATCHES = 2**31 - 1
 # Up to this many atoms, consecutive distances come from one Dijkstra call (a (n - 1, n) float64 matrix: 8 MB at most),
 # which is faster than the sparse search's fixed cost on drug-sized molecules; above it, the bounded search.
 DENSE_DISTANCE_MAX_ATOMS = 1024
+# Up to this many atoms (drug-like molecules), consecutive distances come from a breadth-first search on a dense
+# adjacency matrix (`_small_graph_distances`), which has no sparse-matrix set-up cost.
+MATRIX_DISTANCE_MAX_ATOMS = 64
 # Up to this many bonds, `mol.GetBonds()` lists them faster than `molecule_bonds`' atom-by-atom gathering.
 _BOND_LIST_MAX_BONDS = 1024
 
@@ -384,19 +387,74 @@ def brics_bonds(mol: Chem.Mol) -> np.ndarray:
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
+def _brics_environment_rules() -> tuple[tuple[Chem.Mol, ...], tuple[tuple[int, np.ndarray], ...]]:
+    """`BRICS.bondMatchers` restated per atom: one one-atom query `[$(E)]` per distinct environment SMARTS E, and per
+    bond type of the rules (`-` single, `=` double) a symmetric (environments, environments) 0/1 matrix of the
+    environment pairs a rule joins."""
+    smarts = sorted({BRICS.environs[name] for name in BRICS.environMatchers})
+    column = {name: smarts.index(BRICS.environs[name]) for name in BRICS.environMatchers}
+    bond_types = {"-": int(Chem.BondType.SINGLE), "=": int(Chem.BondType.DOUBLE)}
+    rules: dict[int, np.ndarray] = {}
+    for group in BRICS.bondMatchers:
+        for left, right, bond_type, _ in group:
+            matrix = rules.setdefault(bond_types[bond_type], np.zeros((len(smarts),) * 2, dtype=np.float32))
+            matrix[column["L" + left], column["L" + right]] = matrix[column["L" + right], column["L" + left]] = 1.0
+    return tuple(Chem.MolFromSmarts(f"[$({e})]") for e in smarts), tuple(rules.items())
+
+
+_BRICS_ATOM_QUERIES, _BRICS_RULES = _brics_environment_rules()
+
+
+def brics_cut_bonds(mol: Chem.Mol) -> np.ndarray:
+    """RDKit indices of the bonds BRICS cuts, each once: the bonds of `brics_bonds`, found with one search per
+    environment instead of one per rule. Returns `(num_cut_bonds,)` int64, ascending.
+
+    A rule `[$(E1)]-;!@[$(E2)]` of `BRICS.bondMatchers` matches an acyclic single bond (`=` rules: double) whose atoms
+    match the one-atom queries `[$(E1)]` and `[$(E2)]`, in either direction; an atom matches `[$(E)]` when it starts a
+    match of E, which is how RDKit evaluates both ends of the rule. So each of the 16 distinct environments is searched
+    once, every atom gets a 0/1 row of the environments it matches, and a bond is cut when (begin row) x (rule matrix
+    of its bond type) x (end row) is not zero.
+    """
+    table = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx(), b.GetBondType(), b.IsInRing())
+                      for b in molecule_bonds(mol)], dtype=np.int64).reshape(-1, 4)
+    acyclic = table[:, 3] == 0
+    if not acyclic.any():
+        return np.zeros(0, dtype=np.int64)
+    environment = np.zeros((mol.GetNumAtoms(), len(_BRICS_ATOM_QUERIES)), dtype=np.float32)
+    for column, query in enumerate(_BRICS_ATOM_QUERIES):
+        environment[[match[0] for match in mol.GetSubstructMatches(query, maxMatches=_ALL_MATCHES)], column] = 1.0
+    cut = np.zeros(len(table), dtype=bool)
+    for bond_type, rules in _BRICS_RULES:
+        which = np.flatnonzero(acyclic & (table[:, 2] == bond_type))
+        cut[which] = ((environment[table[which, 0]] @ rules) * environment[table[which, 1]]).sum(axis=1) > 0
+    return np.flatnonzero(cut)
+
+
 def brics_fragment_ids(mol: Chem.Mol, canonical_rank: np.ndarray, bonds: np.ndarray | None = None) -> np.ndarray:
     """Fragment of each atom after cutting BRICS bonds (disconnected parts such as salts are fragments too).
 
-    Fragments are the connected components of the bond graph without the BRICS bonds (`scipy.sparse.csgraph`),
-    numbered by the lowest canonical rank among their atoms, so the numbering does not depend on how the SMILES was
-    written. `bonds`: (num_bonds, 2) atom pairs, read from `mol` when not given. Returns `(num_atoms,)` int64.
+    Fragments are the connected components of the bond graph without the BRICS bonds (`brics_cut_bonds`), numbered
+    by the lowest canonical rank among their atoms, so the numbering does not depend on how the SMILES was written.
+    Up to `DENSE_DISTANCE_MAX_ATOMS` atoms RDKit finds them (`FragmentOnBonds`, then `GetMolFrags`: no sparse matrix
+    to build); above, `scipy.sparse.csgraph`. `bonds`: (num_bonds, 2) atom pairs, read from `mol` when not given.
+    Returns `(num_atoms,)` int64.
     """
     num_atoms = mol.GetNumAtoms()
-    bonds = bond_atom_pairs(molecule_bonds(mol)) if bonds is None else bonds
-    cut = brics_bonds(mol)
-    kept = bonds[~np.isin(_pair_keys(bonds, num_atoms), _pair_keys(cut, num_atoms))]
-    adjacency = csr_matrix((np.ones(len(kept), dtype=np.int8), (kept[:, 0], kept[:, 1])), shape=(num_atoms, num_atoms))
-    num_fragments, fragment_of_atom = connected_components(adjacency, directed=False)
+    cut = brics_cut_bonds(mol)
+    if num_atoms <= DENSE_DISTANCE_MAX_ATOMS:
+        pieces = Chem.FragmentOnBonds(mol, cut.tolist(), addDummies=False) if len(cut) else mol
+        atoms_of_fragment = Chem.GetMolFrags(pieces, asMols=False, sanitizeFrags=False)
+        num_fragments = len(atoms_of_fragment)
+        fragment_of_atom = np.empty(num_atoms, dtype=np.int64)
+        fragment_of_atom[np.concatenate(atoms_of_fragment)] = np.repeat(
+            np.arange(num_fragments), [len(atoms) for atoms in atoms_of_fragment])
+    else:
+        all_bonds = molecule_bonds(mol)
+        bonds = bond_atom_pairs(all_bonds) if bonds is None else bonds
+        cut_pairs = bond_atom_pairs([all_bonds[i] for i in cut])
+        kept = bonds[~np.isin(_pair_keys(bonds, num_atoms), _pair_keys(cut_pairs, num_atoms))]
+        adjacency = csr_matrix((np.ones(len(kept), dtype=np.int8), (kept[:, 0], kept[:, 1])), shape=(num_atoms,) * 2)
+        num_fragments, fragment_of_atom = connected_components(adjacency, directed=False)
     lowest_rank = np.full(num_fragments, np.iinfo(np.int64).max)
     np.minimum.at(lowest_rank, fragment_of_atom, canonical_rank)
     canonical_fragment = np.empty(num_fragments, dtype=np.int64)
@@ -424,12 +482,13 @@ def consecutive_distances(
 ) -> np.ndarray:
     """Graph distance between consecutive atoms of `order`, clipped to `max_distance` (also for disconnected pairs).
 
-    Up to `dense_max_atoms` atoms (default `DENSE_DISTANCE_MAX_ATOMS`), one Dijkstra call from the pairs' first atoms
-    (bounded size, fastest on small molecules). Above, a breadth-first search from every pair's first atom at once,
-    as sparse (pairs, atoms) frontier matrices times the adjacency matrix, bounded at `max_distance - 1` hops (a pair
-    not met by then is at `max_distance` or more); a pair leaves the search when it is met. Pairs in different
-    connected components are not searched. Each pair's search visits at most the atoms within `max_distance - 1`
-    hops of it (no n x n matrix); pairs go `chunk_size` at a time so memory stays bounded.
+    Up to `MATRIX_DISTANCE_MAX_ATOMS` atoms (drug-like molecules), a breadth-first search on a dense adjacency matrix
+    (`_small_graph_distances`); up to `dense_max_atoms` atoms (default `DENSE_DISTANCE_MAX_ATOMS`), one Dijkstra call
+    from the pairs' first atoms (bounded size). Above, a breadth-first search from every pair's first atom at once, as
+    sparse (pairs, atoms) frontier matrices times the adjacency matrix, bounded at `max_distance - 1` hops (a pair not
+    met by then is at `max_distance` or more); a pair leaves the search when it is met. Pairs in different connected
+    components are not searched. Each pair's search visits at most the atoms within `max_distance - 1` hops of it (no
+    n x n matrix); pairs go `chunk_size` at a time so memory stays bounded.
     `bonds`: (m, 2). Returns `(len(order) - 1,)` int64.
     """
     if num_atoms < 2:
@@ -438,7 +497,10 @@ def consecutive_distances(
     gaps = np.full(len(sources), max_distance, dtype=np.int64)
     if len(bonds) == 0 or max_distance <= 1:
         return gaps  # distinct atoms are at least 1 apart, which the clip already reads as `max_distance`
-    if num_atoms <= (DENSE_DISTANCE_MAX_ATOMS if dense_max_atoms is None else dense_max_atoms):
+    dense_max_atoms = DENSE_DISTANCE_MAX_ATOMS if dense_max_atoms is None else dense_max_atoms
+    if num_atoms <= min(MATRIX_DISTANCE_MAX_ATOMS, dense_max_atoms):
+        return _small_graph_distances(bonds, num_atoms, sources, targets, max_distance)
+    if num_atoms <= dense_max_atoms:
         adjacency = csr_matrix((np.ones(len(bonds)), (bonds[:, 0], bonds[:, 1])), shape=(num_atoms, num_atoms))
         distances = dijkstra(adjacency, directed=False, unweighted=True, indices=sources, limit=max_distance)
         pair_distance = distances[np.arange(len(sources)), targets]
@@ -453,6 +515,27 @@ def consecutive_distances(
         pairs = connected[start:start + chunk_size]
         gaps[pairs] = _bounded_pair_distances(adjacency, sources[pairs], targets[pairs], max_distance)
     return gaps
+
+
+def _small_graph_distances(bonds: np.ndarray, num_atoms: int, sources: np.ndarray, targets: np.ndarray,
+                           limit: int) -> np.ndarray:
+    """Hops from `sources[k]` to `targets[k]` (`limit` when more than `limit - 1`), by a breadth-first search from all
+    sources at once on a dense (num_atoms, num_atoms) adjacency matrix: one small matrix product per hop, for
+    molecules of at most `MATRIX_DISTANCE_MAX_ATOMS` atoms. Returns `(len(sources),)` int64."""
+    adjacency = np.zeros((num_atoms, num_atoms), dtype=np.float32)
+    adjacency[bonds[:, 0], bonds[:, 1]] = adjacency[bonds[:, 1], bonds[:, 0]] = 1.0
+    pairs = np.arange(len(sources))
+    reached = np.zeros((len(sources), num_atoms), dtype=bool)
+    reached[pairs, sources] = True
+    frontier = reached
+    distances = np.full(len(sources), limit, dtype=np.int64)
+    for hop in range(1, limit):
+        frontier = ((frontier.astype(np.float32) @ adjacency) > 0) & ~reached  # atoms first reached at this hop
+        reached |= frontier
+        distances[frontier[pairs, targets]] = hop
+        if reached[pairs, targets].all() or not frontier.any():
+            break
+    return distances
 
 
 def _bounded_pair_distances(adjacency: csr_matrix, sources: np.ndarray, targets: np.ndarray, limit: int) -> np.ndarray:

@@ -63,7 +63,7 @@ def check_base_kwargs(owner: str, kwargs: dict) -> None:
         if isinstance(value, str) and value != "auto" and not isinstance(getattr(torch, value, None), torch.dtype):
             raise ValueError(f"{owner}: `{argument}` must name a torch dtype (e.g. 'float32'), got {value!r}")
     num_labels, id2label = kwargs.get("num_labels"), kwargs.get("id2label")
-    if num_labels is not None and (not isinstance(num_labels, int) or isinstance(num_labels, bool)
+    if "num_labels" in kwargs and (not isinstance(num_labels, int) or isinstance(num_labels, bool)
                                    or not 0 <= num_labels <= MAX_NUM_LABELS):
         raise ValueError(f"{owner}: `num_labels` must be an integer in [0, {MAX_NUM_LABELS:,}] (MAX_NUM_LABELS), got "
                          f"{num_labels!r}")

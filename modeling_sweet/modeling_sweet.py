@@ -1127,5 +1127,5 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         return loss
 
 
-__all__ = ["SweetTokenizerPreTrainedModel", "SweetTokenizerModel", "LanguageCodebookQuantizer",
+__all__ = ["SweetTokenizerPreTrainedModel", "SweetTokenizerModel", "LanguageCodebookQuantizer", "CodeVectorGCN",
            "SweetTokenizerEncoderOutput", "SweetTokenizerOutput"]

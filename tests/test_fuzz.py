@@ -332,7 +332,8 @@ def test_random_images_through_the_image_tokenization_pipeline(sweet_path, image
     results = documented(lambda: tokenizer(images, batch_size=2), "image #", "image-tokenization:")
     if results is not None:
         results = results if isinstance(results, list) else [results]
-        assert len(results) == (len(images) if isinstance(images, list) else 1)
+        batch = isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 4  # documented: one per image
+        assert len(results) == (len(images) if isinstance(images, list) or batch else 1)
         for result in results:
             ids = torch.tensor(result["spatial_ids"])
             assert ids.shape[0] == config.num_spatial_queries
@@ -401,9 +402,9 @@ def test_random_image_processor_settings_work_or_name_the_setting(settings_, per
     image = np.zeros((6, 6, 3), np.uint8)
     if per_call:
         processor = SweetImageProcessor(size={"height": SIZE, "width": SIZE})
-        output = documented(lambda: processor(image, **settings_), *settings_)
+        output = documented(lambda: processor(image, **settings_), *settings_, "image #0")
     else:
-        output = documented(lambda: SweetImageProcessor(**settings_)(image), *settings_)
+        output = documented(lambda: SweetImageProcessor(**settings_)(image), *settings_, "image #0")
     if output is not None:
         assert torch.isfinite(output["pixel_values"]).all()
         assert output["pixel_values"].numel() <= 3 * 8192 * 8192
