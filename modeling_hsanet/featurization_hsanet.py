@@ -50,7 +50,7 @@ DENSE_DISTANCE_MAX_ATOMS = 1024
 # Up to this many atoms (drug-like molecules), consecutive distances come from a breadth-first search on a dense
 # adjacency matrix (`_small_graph_distances`), which has no sparse-matrix set-up cost.
 MATRIX_DISTANCE_MAX_ATOMS = 64
-# Up to this many bonds, `mol.GetBonds()` lists them faster than `molecule_bonds`' atom-by-atom gathering.
+# Up to this many bonds, reading bonds by index is faster than `molecule_bonds`' atom-by-atom gathering.
 _BOND_LIST_MAX_BONDS = 1024
 
 # OGB `ogb.utils.features.allowable_features`, same order, so indices match OGB's smiles2graph.
@@ -131,7 +131,7 @@ def ogb_atom_features(mol: Chem.Mol) -> np.ndarray:
     from `parse_smiles` it does not depend on how the SMILES was written. RDKit's values are read atom by atom as
     integers, then mapped to vocabulary indices column by column (`OGB_ATOM_VOCABULARIES`).
     """
-    atoms = list(mol.GetAtoms())  # RDKit exposes atoms one at a time
+    atoms = [mol.GetAtomWithIdx(i) for i in range(mol.GetNumAtoms())]  # faster than iterating `mol.GetAtoms()`
     raw = np.array(
         [
             (
@@ -170,10 +170,10 @@ def molecule_bonds(mol: Chem.Mol) -> list[Chem.Bond]:
 
     `mol.GetBonds()` and `mol.GetBondWithIdx(i)` walk RDKit's edge list from its start for every bond, which is
     quadratic (0.9 s for 20,000 bonds, 2.6 s for 40,000); an atom's own bonds are at hand. Up to
-    `_BOND_LIST_MAX_BONDS` bonds that walk costs less than the gathering, and `mol.GetBonds()` is used.
+    `_BOND_LIST_MAX_BONDS` bonds that walk costs less than the gathering, and bonds are read by index.
     """
     if mol.GetNumBonds() <= _BOND_LIST_MAX_BONDS:
-        return list(mol.GetBonds())
+        return [mol.GetBondWithIdx(i) for i in range(mol.GetNumBonds())]
     bonds = [bond for atom in mol.GetAtoms() for bond in atom.GetBonds() if bond.GetBeginAtomIdx() == atom.GetIdx()]
     bonds.sort(key=Chem.Bond.GetIdx)
     return bonds

@@ -44,6 +44,9 @@ UPPER_BOUNDS = {
     "language_embedding_dim": 65_536,
     "spatial_graph_num_edges": 100_000_000,
     "temporal_graph_num_edges": 100_000_000,
+    "encoder_window_size": MAX_IMAGE_SIZE,
+    "pixel_decoder_layers_per_block": 64,
+    "pixel_decoder_norm_groups": 16_384,
 }
 # Positions a clip has (`num_frame_groups * num_patches`): the length of the encoder's and decoder's sequences.
 MAX_POSITIONS = 1_048_576
@@ -74,6 +77,11 @@ def check_base_kwargs(owner: str, kwargs: dict) -> None:
 
 
 CODEBOOK_FACTORIZATIONS = ("paper", "single")
+# Locality options (modeling_sweet/layers_sweet.py); the first value of each is the default, the first version's.
+ATTENTION_LAYOUTS = ("full", "frame_group")
+SPATIAL_QUERY_CONTEXTS = ("last", "matching")
+TEMPORAL_QUERY_LAYOUTS = ("global", "per_location")
+PIXEL_DECODERS = ("linear", "conv")
 CODEBOOK_PROJECTIONS = ("gcn", "linear")
 # The paper's factorised codes (authors' code, v3): per branch, the factors in the order their ids come in a token's
 # ids, each as (name, word classes of its words, nearest codes it averages). A spatial token is 2 adjectives + 1 noun,
@@ -161,6 +169,31 @@ class SweetTokenizerConfig(PreTrainedConfig):
         vocabulary_verb_share (`float`, *optional*, defaults to 0.5): how `primary_word_class` tells a verb from a noun
             or adjective spelled alike: a verb when the verb's other forms ("walked", "walking") are together at least
             this many times as frequent as the word itself.
+        encoder_attention (`str`, *optional*, defaults to `"full"`): `"full"`, joint attention over all positions of
+            a clip (the first version); `"frame_group"`, attention within each frame group, as the authors (frame
+            groups then mix only in the temporal branch and the spatial queries' time average).
+        encoder_window_size (`int`, *optional*): with `encoder_attention="frame_group"`, even encoder layers attend
+            within `encoder_window_size x encoder_window_size` windows of patches (odd layers: the whole frame group),
+            the authors' alternation (window 8); must divide `image_size / patch_size`. `None`: no windows.
+        spatial_query_context (`str`, *optional*, defaults to `"last"`): what the spatial query layers read: `"last"`,
+            the encoder's output, time-averaged; `"matching"`, layer `i` of `num_query_layers` reads the matching
+            encoder layer (evenly spread, the last reads the output), time-averaged, as the authors.
+        temporal_queries (`str`, *optional*, defaults to `"global"`): `"global"`, `num_temporal_queries` queries
+            attending to all tube positions; `"per_location"`, one query per patch location reading that location's
+            temporal steps only (the authors'; needs `num_temporal_queries = (image_size / patch_size)**2`).
+        decoder_attention (`str`, *optional*, defaults to `"full"`): `"full"`, decoder self-attention over all
+            positions; `"frame_group"`, within each frame group, each decoder layer followed by a causal layer along
+            the frame groups of each location (the authors' per-location temporal layers).
+        pixel_decoder (`str`, *optional*, defaults to `"linear"`): `"linear"`, a linear map per patch (the first
+            version); `"conv"`, diffusers' VAE `Decoder` (`UpDecoderBlock2D` blocks) on each frame group's patch
+            grid (`layers_sweet.ConvPixelDecoder`; `patch_size` must be a power of 2). The authors train their pixel
+            decoder in a second stage, encoder and quantisers frozen: `training_sweet.freeze_for_decoder_stage`.
+        pixel_decoder_channels (`list[int]`, *optional*): widths of the convolutional pixel decoder's levels, full
+            resolution first, `log2(patch_size) + 1` of them; `None`: 32, 64, 128, 128, ...
+        pixel_decoder_layers_per_block (`int`, *optional*, defaults to 1): ResNet layers per up block, minus one (as
+            diffusers' `Decoder`).
+        pixel_decoder_norm_groups (`int`, *optional*, defaults to 32): GroupNorm groups of the convolutional pixel
+            decoder; must divide every width.
         initializer_range (`float`, *optional*, defaults to 0.02): standard deviation of the normal initialiser.
         layer_norm_eps (`float`, *optional*, defaults to 1e-6): LayerNorm epsilon.
 
@@ -213,6 +246,15 @@ class SweetTokenizerConfig(PreTrainedConfig):
         vocabulary_lemmas_only: bool = True,
         vocabulary_class_disjoint: bool = True,
         vocabulary_verb_share: float = 0.5,
+        encoder_attention: str = "full",
+        encoder_window_size: int | None = None,
+        spatial_query_context: str = "last",
+        temporal_queries: str = "global",
+        decoder_attention: str = "full",
+        pixel_decoder: str = "linear",
+        pixel_decoder_channels: list[int] | None = None,
+        pixel_decoder_layers_per_block: int = 1,
+        pixel_decoder_norm_groups: int = 32,
         initializer_range: float = 0.02,
         layer_norm_eps: float = 1e-6,
         **kwargs,
@@ -271,6 +313,18 @@ class SweetTokenizerConfig(PreTrainedConfig):
         self.vocabulary_lemmas_only = vocabulary_lemmas_only
         self.vocabulary_class_disjoint = vocabulary_class_disjoint
         self.vocabulary_verb_share = vocabulary_verb_share
+        self.encoder_attention = encoder_attention
+        self.encoder_window_size = encoder_window_size
+        self.spatial_query_context = spatial_query_context
+        self.temporal_queries = temporal_queries
+        self.decoder_attention = decoder_attention
+        self.pixel_decoder = pixel_decoder
+        if pixel_decoder_channels is not None and not isinstance(pixel_decoder_channels, (list, tuple)):
+            raise ValueError("SweetTokenizerConfig: `pixel_decoder_channels` must be a list of integers or None, got "
+                             f"a {type(pixel_decoder_channels).__name__}")
+        self.pixel_decoder_channels = list(pixel_decoder_channels) if pixel_decoder_channels is not None else None
+        self.pixel_decoder_layers_per_block = pixel_decoder_layers_per_block
+        self.pixel_decoder_norm_groups = pixel_decoder_norm_groups
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps
         recipe = sorted(field for field in RECIPE_FIELDS if field in kwargs)
@@ -346,6 +400,49 @@ class SweetTokenizerConfig(PreTrainedConfig):
         """Frame groups of a clip: the first frame, then one per tube."""
         return 1 + (self.num_frames - 1) // self.temporal_patch_size
 
+    def _validate_locality(self, require) -> None:
+        """The locality options (see the class docstring); `require(condition, argument, expected)` raises."""
+        for argument, choices in (("encoder_attention", ATTENTION_LAYOUTS), ("decoder_attention", ATTENTION_LAYOUTS),
+                                  ("spatial_query_context", SPATIAL_QUERY_CONTEXTS),
+                                  ("temporal_queries", TEMPORAL_QUERY_LAYOUTS), ("pixel_decoder", PIXEL_DECODERS)):
+            require(getattr(self, argument) in choices, argument, f"one of {choices}")
+        window = self.encoder_window_size
+        if window is not None:
+            require(isinstance(window, int) and not isinstance(window, bool) and window >= 1
+                    and self.grid_size % window == 0, "encoder_window_size",
+                    f"None or an integer dividing image_size / patch_size = {self.grid_size}")
+            require(self.encoder_attention == "frame_group", "encoder_window_size",
+                    "None with encoder_attention='full' (windows are a frame_group option)")
+        if self.temporal_queries == "per_location":
+            require(self.num_temporal_queries == self.num_patches, "num_temporal_queries",
+                    f"(image_size / patch_size)**2 = {self.num_patches} with temporal_queries='per_location' (one "
+                    "query per patch location)")
+        for argument in ("pixel_decoder_layers_per_block", "pixel_decoder_norm_groups"):
+            value = getattr(self, argument)
+            require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, argument,
+                    "an integer >= 1")
+        channels = self.pixel_decoder_channels
+        if channels is not None:
+            require(len(channels) > 0 and all(isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= 16_384
+                                              for c in channels), "pixel_decoder_channels",
+                    "None or a list of integers in [1, 16384]")
+        if self.pixel_decoder == "conv":
+            levels = int(math.log2(self.patch_size)) + 1
+            require(2 ** (levels - 1) == self.patch_size, "patch_size",
+                    "a power of 2 with pixel_decoder='conv' (one 2x upsampling per level)")
+            require(channels is None or len(channels) == levels, "pixel_decoder_channels",
+                    f"None or {levels} widths (log2(patch_size) + 1 levels) with patch_size={self.patch_size}")
+            widths = self.pixel_decoder_widths()
+            require(all(width % self.pixel_decoder_norm_groups == 0 for width in widths), "pixel_decoder_norm_groups",
+                    f"a divisor of every pixel decoder width {widths}")
+
+    def pixel_decoder_widths(self) -> list[int]:
+        """Widths of the convolutional pixel decoder's `log2(patch_size) + 1` levels, full resolution first:
+        `pixel_decoder_channels`, or by default 32, 64, 128, 128, ... (patch 8: [32, 64, 128, 128])."""
+        if self.pixel_decoder_channels is not None:
+            return list(self.pixel_decoder_channels)
+        return [min(128, 32 * 2**level) for level in range(int(math.log2(self.patch_size)) + 1)]
+
     def _validate(self) -> None:
         def require(condition: bool, argument: str, expected: str) -> None:
             if not condition:
@@ -379,6 +476,7 @@ class SweetTokenizerConfig(PreTrainedConfig):
                 f"{self.num_frame_groups * self.num_patches:,} positions, above MAX_POSITIONS={MAX_POSITIONS:,}; "
                 "raise `patch_size` / `temporal_patch_size` or lower `image_size` / `num_frames`"
             )
+        self._validate_locality(require)
         require(self.codebook_factorization in CODEBOOK_FACTORIZATIONS, "codebook_factorization",
                 f"one of {CODEBOOK_FACTORIZATIONS}")
         require(self.codebook_projection in CODEBOOK_PROJECTIONS, "codebook_projection",

@@ -3,7 +3,8 @@
 One image (or each frame of a video) goes through:
 
     image_to_array   PIL / NumPy / torch -> (channels, height, width) uint8 or float32, checked (type, shape,
-                     channels, dtype, NaN / inf); grayscale is repeated to RGB when 3 channels are wanted
+                     at most MAX_INPUT_PIXELS pixels, channels, dtype, NaN / inf); grayscale is repeated to RGB
+                     when 3 channels are wanted
     resize_array     Pillow resampling, bicubic by default; uint8 images are resized as 8-bit images (as
                      `PIL.Image.resize` does), float images as 32-bit float images, clipped to the input's range
     rescale          uint8 (and integer) images times `rescale_factor` (1/255); float images are taken to be in [0, 1]
@@ -364,8 +365,8 @@ class SweetImageProcessor(SweetPixelDefaults, PilBackend):
     `processor.postprocess(pixel_values)` -> list of PIL images (for reconstructions).
 
     Args:
-        size (`dict`, *optional*, defaults to `{"height": 256, "width": 256}`): output size; the aspect ratio is not
-            kept (no crop).
+        size (`dict`, *optional*, defaults to `{"height": 256, "width": 256}`): output size, each side at most
+            `MAX_IMAGE_SIZE` (8,192); the aspect ratio is not kept (no crop).
         resample (`PILImageResampling`, *optional*, defaults to `BICUBIC`): Pillow resampling filter.
         do_resize / do_rescale / do_normalize (`bool`, *optional*, default `True`): the steps of the module docstring.
         rescale_factor (`float`, *optional*, defaults to 1/255): applied to uint8 / integer images only.

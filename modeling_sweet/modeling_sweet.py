@@ -39,6 +39,15 @@ from transformers.utils import ModelOutput, logging
 
 from .configuration_sweet import SweetTokenizerConfig
 from .hub_sweet import push_to_hub_with_model_card
+from .layers_sweet import (
+    ConvPixelDecoder,
+    PerLocationTemporalQueries,
+    PerLocationUnpooling,
+    attention_partitions,
+    matching_encoder_layers,
+    partitioned_layer_forward,
+    per_location_temporal_forward,
+)
 from .remote_code_sweet import add_remote_code_entries
 
 logger = logging.get_logger(__name__)
@@ -287,10 +296,13 @@ class QueryTransformer(nn.Module):
                                     for _ in range(config.num_query_layers))
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
-    def forward(self, context: torch.Tensor) -> torch.Tensor:
-        states = self.queries + self.pooling(context)
-        for layer in self.layers:
-            states = layer(states, context)[0]
+    def forward(self, context: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        """`context`: one tensor for every layer, or a list of `num_query_layers` tensors, layer `i` reading context
+        `i` (`spatial_query_context="matching"`); the token mixing reads the last."""
+        contexts = list(context) if isinstance(context, (list, tuple)) else [context] * len(self.layers)
+        states = self.queries + self.pooling(contexts[-1])
+        for layer, layer_context in zip(self.layers, contexts):
+            states = layer(states, layer_context)[0]
         return self.norm(states)
 
 
@@ -642,7 +654,7 @@ class SweetTokenizerPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module):
         super()._init_weights(module)
         std = self.config.initializer_range
-        if isinstance(module, QueryTransformer):
+        if isinstance(module, (QueryTransformer, PerLocationTemporalQueries)):
             init.normal_(module.queries, std=std)
         elif isinstance(module, SweetPositionEmbedding):
             init.normal_(module.spatial, std=std)
@@ -682,22 +694,36 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         self.temporal_transformer = nn.ModuleList(SweetTransformerLayer(config)
                                                   for _ in range(config.num_temporal_layers))
         tube_positions = (config.num_frame_groups - 1) * config.num_patches
-        # the authors' layout: one temporal query per tube position, token-mixing maps start as identities
+        # one temporal query per tube position: token-mixing maps start as identities
         one_query_per_tube = config.num_temporal_queries == tube_positions
-        self.temporal_queries = QueryTransformer(config, config.num_temporal_queries, tube_positions,
-                                                 aligned=one_query_per_tube)
+        if config.temporal_queries == "per_location":  # the authors': one query per location, reading its steps
+            self.temporal_queries = PerLocationTemporalQueries(config, SweetTransformerLayer)
+        else:
+            self.temporal_queries = QueryTransformer(config, config.num_temporal_queries, tube_positions,
+                                                     aligned=one_query_per_tube)
         self.spatial_quantizer = LanguageCodebookQuantizer(config, "spatial")
         self.temporal_quantizer = LanguageCodebookQuantizer(config, "temporal")
         self.mask_token = nn.Parameter(torch.empty(config.hidden_size))
         self.decoder_position = SweetPositionEmbedding(config)
         self.spatial_unpooling = TokenMixing(config, config.num_spatial_queries, config.num_patches)
-        self.temporal_unpooling = TokenMixing(
-            config, config.num_temporal_queries, config.num_frame_groups * config.num_patches,
-            aligned_from=config.num_patches if one_query_per_tube else None)
+        if config.temporal_queries == "per_location":
+            self.temporal_unpooling = PerLocationUnpooling(config)
+        else:
+            self.temporal_unpooling = TokenMixing(
+                config, config.num_temporal_queries, config.num_frame_groups * config.num_patches,
+                aligned_from=config.num_patches if one_query_per_tube else None)
         self.decoder = nn.ModuleList(SweetTransformerLayer(config, cross_attention=True)
                                      for _ in range(config.num_decoder_layers))
+        # decoder_attention="frame_group": after each decoder layer, a causal layer along time per location
+        self.decoder_temporal = nn.ModuleList(SweetTransformerLayer(config) for _ in range(
+            config.num_decoder_layers)) if config.decoder_attention == "frame_group" else None
         self.decoder_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.pixel_head = SweetPixelHead(config)
+        self.pixel_head = ConvPixelDecoder(config) if config.pixel_decoder == "conv" else SweetPixelHead(config)
+        # which positions attend to each other in each layer (`layers_sweet.attention_partitions`; None: all)
+        self._encoder_partitions = attention_partitions(config.num_encoder_layers, config.grid_size,
+                                                        config.encoder_attention, config.encoder_window_size)
+        self._decoder_partitions = attention_partitions(config.num_decoder_layers, config.grid_size,
+                                                        config.decoder_attention, None)
         self.post_init()
 
     # -- construction from a language model -------------------------------------------------------------------------
@@ -789,8 +815,20 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
 
     def temporal_parameters(self) -> list[nn.Parameter]:
         """Parameters of the temporal branch (the curriculum freezes them in image-only stages)."""
-        modules = (self.temporal_transformer, self.temporal_queries, self.temporal_quantizer, self.temporal_unpooling)
+        modules = (self.temporal_transformer, self.temporal_queries, self.temporal_quantizer, self.temporal_unpooling,
+                   *([self.decoder_temporal] if self.decoder_temporal is not None else []))
         return [parameter for module in modules for parameter in module.parameters()]
+
+    def decoder_parameters(self, pixel_decoder_only: bool = False) -> list[nn.Parameter]:
+        """Parameters after the quantisers (unpooling, mask token, decoder position, decoder layers, pixel decoder),
+        or of the pixel decoder alone: what the authors' second stage trains with the encoder and quantisers frozen
+        (`training_sweet.freeze_for_decoder_stage`)."""
+        if pixel_decoder_only:
+            return list(self.pixel_head.parameters())
+        modules = (self.decoder_position, self.spatial_unpooling, self.temporal_unpooling, self.decoder,
+                   self.decoder_norm, self.pixel_head, *([self.decoder_temporal] if self.decoder_temporal is not None
+                                                         else []))
+        return [self.mask_token] + [parameter for module in modules for parameter in module.parameters()]
 
     # -- checks -------------------------------------------------------------------------------------------------------
     def _as_video(self, pixel_values: torch.Tensor, name: str = "pixel_values") -> tuple[torch.Tensor, bool]:
@@ -869,21 +907,27 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
 
     # -- encoder ------------------------------------------------------------------------------------------------------
     def _encode_features(self, video: torch.Tensor, output_hidden_states: bool = False, output_attentions: bool = False
-                         ) -> tuple[torch.Tensor, tuple | None, tuple | None]:
+                         ) -> tuple[torch.Tensor, tuple | None, tuple | None, list[torch.Tensor]]:
         """(batch, channels, frames, H, W) -> features (batch, frame_groups, num_patches, hidden), plus the encoder's
-        hidden states and attention weights (tuples, see `SweetTokenizerEncoderOutput`) when asked for."""
-        embeddings = self.patch_embedding(video)
-        batch, groups, patches, hidden = embeddings.shape
-        states = embeddings.flatten(1, 2)
-        hidden_states = (states,) if output_hidden_states else None
+        hidden states and attention weights (tuples, see `SweetTokenizerEncoderOutput`) when asked for, and the output
+        of each encoder layer (batch, frame_groups, num_patches, hidden), for `spatial_query_context="matching"`.
+
+        Each layer attends over all positions (`encoder_attention="full"`) or within frame groups / windows
+        (`"frame_group"`, see `layers_sweet.attention_partitions`); attention weights are over all positions either
+        way (zero between blocks)."""
+        states = self.patch_embedding(video)
+        hidden_states = (states.flatten(1, 2),) if output_hidden_states else None
         attentions = () if output_attentions else None
-        for layer in self.encoder:
-            states, weights, _ = layer(states, output_attentions=output_attentions)
+        layer_outputs = []
+        for layer, partition in zip(self.encoder, self._encoder_partitions):
+            states, weights, _ = partitioned_layer_forward(layer, states, partition,
+                                                           output_attentions=output_attentions)
+            layer_outputs.append(states)
             if output_hidden_states:
-                hidden_states += (states,)
+                hidden_states += (states.flatten(1, 2),)
             if output_attentions:
                 attentions += (weights,)
-        return self.encoder_norm(states).view(batch, groups, patches, hidden), hidden_states, attentions
+        return self.encoder_norm(states), hidden_states, attentions, layer_outputs
 
     def _temporal_tokens(self, features: torch.Tensor) -> torch.Tensor:
         """Differences of consecutive frame groups -> causal transformer along time per location -> queries."""
@@ -892,15 +936,22 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         differences = differences.reshape(batch * patches, groups - 1, hidden)
         for layer in self.temporal_transformer:
             differences = layer(differences, is_causal=True)[0]
-        context = differences.view(batch, patches, groups - 1, hidden).permute(0, 2, 1, 3).flatten(1, 2)
-        return self.temporal_queries(context)
+        context = differences.view(batch, patches, groups - 1, hidden).permute(0, 2, 1, 3)  # (batch, steps, ...)
+        if self.config.temporal_queries == "per_location":
+            return self.temporal_queries(context)
+        return self.temporal_queries(context.flatten(1, 2))
 
     def _encode_video(self, video: torch.Tensor, output_hidden_states: bool = False, output_attentions: bool = False,
                       quantize: bool = True) -> SweetTokenizerEncoderOutput:
         """`encode` for a checked (batch, C, frames, H, W) tensor (see `_as_video`)."""
-        features, hidden_states, attentions = self._encode_features(video, output_hidden_states, output_attentions)
-        spatial_latents, spatial_ids, vq_loss = self.spatial_quantizer(
-            self.spatial_queries(features.mean(dim=1)), quantize=quantize)
+        features, hidden_states, attentions, layer_outputs = self._encode_features(video, output_hidden_states,
+                                                                                   output_attentions)
+        spatial_context = features.mean(dim=1)
+        if self.config.spatial_query_context == "matching":  # query layer i reads its encoder layer, time-averaged
+            spatial_context = [spatial_context if layer == len(self.encoder) else layer_outputs[layer - 1].mean(dim=1)
+                               for layer in matching_encoder_layers(len(self.encoder), self.config.num_query_layers)]
+        spatial_latents, spatial_ids, vq_loss = self.spatial_quantizer(self.spatial_queries(spatial_context),
+                                                                       quantize=quantize)
         temporal_latents = temporal_ids = None
         if features.shape[1] > 1:
             temporal_latents, temporal_ids, temporal_loss = self.temporal_quantizer(
@@ -944,22 +995,24 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         if temporal_latents is not None:
             temporal = self.temporal_unpooling(temporal_latents)
             unpooled = unpooled + temporal.view(batch, groups, self.config.num_patches, -1)
-        # (batch, positions, hidden)
-        states = (self.mask_token + self.decoder_position(groups) + unpooled).flatten(1, 2)
-        hidden_states = (states,) if output_hidden_states else None
+        # (batch, groups, patches, hidden)
+        states = self.mask_token + self.decoder_position(groups) + unpooled
+        hidden_states = (states.flatten(1, 2),) if output_hidden_states else None
         self_attentions = () if output_attentions else None
         cross_attentions = () if output_attentions else None
         for index, layer in enumerate(self.decoder):
             reads_temporal = temporal_latents is not None and index % 2 == 1
-            states, self_weights, cross_weights = layer(
-                states, temporal_latents if reads_temporal else spatial_latents, output_attentions=output_attentions)
+            states, self_weights, cross_weights = partitioned_layer_forward(
+                layer, states, self._decoder_partitions[index],
+                temporal_latents if reads_temporal else spatial_latents, output_attentions=output_attentions)
+            if self.decoder_temporal is not None and groups > 1:
+                states = per_location_temporal_forward(self.decoder_temporal[index], states)
             if output_hidden_states:
-                hidden_states += (states,)
+                hidden_states += (states.flatten(1, 2),)
             if output_attentions:
                 self_attentions += (self_weights,)
                 cross_attentions += (cross_weights,)
-        states = self.decoder_norm(states).view(batch, groups, self.config.num_patches, -1)
-        return self.pixel_head(states), hidden_states, self_attentions, cross_attentions
+        return self.pixel_head(self.decoder_norm(states)), hidden_states, self_attentions, cross_attentions
 
     def decode(self, spatial_ids: torch.LongTensor, temporal_ids: torch.LongTensor | None = None) -> torch.Tensor:
         """Token ids -> pixels: (batch, C, H, W) from spatial ids alone, (batch, C, num_frames, H, W) with temporal.

@@ -114,7 +114,8 @@ class SweetVideoProcessor(SweetPixelDefaults, VideoProcessorMixin):
     `processor.postprocess(pixel_values)` -> one list of PIL frames per video.
 
     Args:
-        num_frames (`int`, *optional*, defaults to 17): frames per video (1 + 16 for the released tokenizer).
+        num_frames (`int`, *optional*, defaults to 17): frames per video (1 + 16 for the released tokenizer), at most
+            `MAX_NUM_FRAMES` (1,025); a clip (`num_frames` x height x width) has at most `MAX_CLIP_PIXELS` pixels.
         frame_sampling (`str`, *optional*, defaults to `"uniform"`): how longer videos are cut, `"uniform"` or
             `"first"`.
         size, resample, do_resize, do_rescale, rescale_factor, do_normalize, image_mean, image_std, num_channels:

@@ -248,3 +248,22 @@ class HSANetPretrainGNNsModelTester(HSANetModelTester):
 
 
 TESTERS = (*TESTERS, HSANetPretrainGNNsModelTester)
+
+
+# The authors' locality (modeling_sweet/layers_sweet.py): frame-group + window attention, spatial queries reading the
+# matching encoder layers, per-location temporal queries (one per patch location: 16) and decoder layers, a
+# convolutional pixel decoder (diffusers' `Decoder` blocks, 3 levels for patch 4).
+SWEET_LOCALITY = dict(encoder_attention="frame_group", encoder_window_size=2, spatial_query_context="matching",
+                      temporal_queries="per_location", num_temporal_queries=16, decoder_attention="frame_group",
+                      pixel_decoder="conv", pixel_decoder_channels=[8, 8, 16], pixel_decoder_norm_groups=4)
+
+
+class SweetTokenizerLocalityModelTester(SweetTokenizerModelTester):
+    """`SweetTokenizerModelTester` (the first version's codebook) with every locality option of `SWEET_LOCALITY`."""
+
+    def get_config(self):
+        return SweetTokenizerConfig(**{**SWEET_TINY, **SWEET_LOCALITY}, codebook_factorization="single",
+                                    codebook_projection="linear")
+
+
+TESTERS = (*TESTERS, SweetTokenizerLocalityModelTester)
