@@ -7,15 +7,15 @@ a. The pure-PyTorch selective scan (`ChunkedSelectiveScan`, what HSA-Net's Graph
    step, autograd through it: the test suite's reference), at batch 32, width 512, state 16, lengths 64, 1,024 and
    4,096; forward (`torch.no_grad()`) and forward + backward. Each (method, length, pass) runs in its own subprocess,
    so its peak memory is its own: peak resident set during the first call (reset through /proc/self/clear_refs,
-   Linux) minus the resident set with the inputs built. Time: best of `--repeats` runs after a warm-up, in CPU seconds of the
-   process (`time.process_time`), which a busy machine disturbs less than wall time; with `--threads 1` (the default)
-   the two are the same on a quiet machine.
+   Linux) minus the resident set with the inputs built. Time: best of `--repeats` runs after that call, in CPU
+   seconds of the process (`time.process_time`), which a busy machine disturbs less than wall time; with
+   `--threads 1` (the default) the two are the same on a quiet machine.
 b. The Graph-Mamba projector against the cross-attention projector (HSA-Net's two projectors, one GIN level of the
    default config, width 300, on the same 32 c-Met molecules), forward, eval mode.
 
-The sequential loop keeps every step's tensors for backward: at length 4,096 that needs ~13 GB and minutes, so it is
-run there only with `--long-loop`. Options: `--quick` (lengths 64 and 1,024, fewer repeats), `--threads N`,
-`--repeats N`.
+The sequential loop keeps every step's tensors for backward: at length 4,096 that needs several GB and minutes, so
+its forward + backward is run there only with `--long-loop`. Options: `--quick` (lengths 64 and 1,024, fewer
+repeats), `--threads N` (default 1), `--repeats N`.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ RUN_SCRIPT = textwrap.dedent("""
     import torch
     from modeling_hsanet.modeling_hsanet import selective_scan_pytorch
 
-    method, length, mode, repeats, threads = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    method, mode = sys.argv[1], sys.argv[3]
+    length, repeats, threads = int(sys.argv[2]), int(sys.argv[4]), int(sys.argv[5])
     torch.set_num_threads(threads)
     batch, width, state = {batch}, {width}, {state}
 
@@ -131,13 +132,16 @@ def scan_rows(lengths, repeats: int, threads: int, long_loop: bool) -> list[list
         for mode in ("forward", "backward"):
             reps = max(1, repeats if length <= 64 else repeats // 3)
             chunked = scan_run("chunked", length, mode, reps, threads)
-            skip_loop = length > 1024 and not long_loop
+            skip_loop = mode == "backward" and length > 1024 and not long_loop
             loop = "not run (`--long-loop`)" if skip_loop else scan_run("loop", length, mode, max(1, reps // 2),
                                                                              threads)
             label = "forward" if mode == "forward" else "forward + backward"
             row = [f"{length:,}", label]
             for run in (chunked, loop):
-                row += [run, ""] if isinstance(run, str) else [f"{run['seconds'] * 1e3:,.1f}", f"{run['peak_mb']:,.0f}"]
+                if isinstance(run, str):
+                    row += [run, ""]
+                else:
+                    row += [f"{run['seconds'] * 1e3:,.1f}", f"{run['peak_mb']:,.0f}"]
             both = not isinstance(chunked, str) and not isinstance(loop, str)
             row.append(f"**{loop['seconds'] / chunked['seconds']:.1f}x**" if both else "")
             rows.append(row)
