@@ -10,7 +10,9 @@ A molecule becomes a `MolecularGraph` of NumPy arrays:
 
 Cost (measured in `benchmarks/bench_featurization.py`). Memory grows about linearly with the atoms; time does not
 yet: RDKit's canonical ranking (`Chem.CanonicalRankAtoms`) refines about once per bond of graph diameter, and on a
-20,000-atom chain it is most of the ~15 s.
+20,000-atom chain it is most of the ~15 s. On drug-sized molecules most of the time goes to RDKit's substructure
+searches (the 85 `fr_*` patterns and the 16 BRICS environments) and to reading atoms and bonds one call at a time;
+table a of the benchmark compares the whole featurizer with PyG's `from_smiles`.
 The limits `DEFAULT_MAX_ATOMS` and `DEFAULT_MAX_SMILES_LENGTH` (settings of `HSANetFeatureExtractor`) are checked
 before any of that work, so a huge input fails in milliseconds with an error that names the setting to raise. Nothing
 here writes SMILES (RDKit's SMILES writer recurses once per atom along a chain and overflowed the C stack at 20,001
@@ -433,15 +435,17 @@ def brics_cut_bonds(mol: Chem.Mol) -> np.ndarray:
 def brics_fragment_ids(mol: Chem.Mol, canonical_rank: np.ndarray, bonds: np.ndarray | None = None) -> np.ndarray:
     """Fragment of each atom after cutting BRICS bonds (disconnected parts such as salts are fragments too).
 
-    Fragments are the connected components of the bond graph without the BRICS bonds (`brics_cut_bonds`), numbered
-    by the lowest canonical rank among their atoms, so the numbering does not depend on how the SMILES was written.
-    Up to `DENSE_DISTANCE_MAX_ATOMS` atoms RDKit finds them (`FragmentOnBonds`, then `GetMolFrags`: no sparse matrix
-    to build); above, `scipy.sparse.csgraph`. `bonds`: (num_bonds, 2) atom pairs, read from `mol` when not given.
+    Fragments are the connected components of the bond graph without the BRICS bonds, numbered by the lowest
+    canonical rank among their atoms, so the numbering does not depend on how the SMILES was written. Up to
+    `DENSE_DISTANCE_MAX_ATOMS` atoms the bonds come from `brics_cut_bonds` and RDKit finds the components
+    (`FragmentOnBonds`, then `GetMolFrags`: no sparse matrix to build). Above, where one search per environment
+    returns thousands of atoms while most rules' environments are absent, from `brics_bonds`, and the components from
+    `scipy.sparse.csgraph` on `bonds`: (num_bonds, 2) atom pairs, read from `mol` when not given.
     Returns `(num_atoms,)` int64.
     """
     num_atoms = mol.GetNumAtoms()
-    cut = brics_cut_bonds(mol)
     if num_atoms <= DENSE_DISTANCE_MAX_ATOMS:
+        cut = brics_cut_bonds(mol)
         pieces = Chem.FragmentOnBonds(mol, cut.tolist(), addDummies=False) if len(cut) else mol
         atoms_of_fragment = Chem.GetMolFrags(pieces, asMols=False, sanitizeFrags=False)
         num_fragments = len(atoms_of_fragment)
@@ -449,10 +453,8 @@ def brics_fragment_ids(mol: Chem.Mol, canonical_rank: np.ndarray, bonds: np.ndar
         fragment_of_atom[np.concatenate(atoms_of_fragment)] = np.repeat(
             np.arange(num_fragments), [len(atoms) for atoms in atoms_of_fragment])
     else:
-        all_bonds = molecule_bonds(mol)
-        bonds = bond_atom_pairs(all_bonds) if bonds is None else bonds
-        cut_pairs = bond_atom_pairs([all_bonds[i] for i in cut])
-        kept = bonds[~np.isin(_pair_keys(bonds, num_atoms), _pair_keys(cut_pairs, num_atoms))]
+        bonds = bond_atom_pairs(molecule_bonds(mol)) if bonds is None else bonds
+        kept = bonds[~np.isin(_pair_keys(bonds, num_atoms), _pair_keys(brics_bonds(mol), num_atoms))]
         adjacency = csr_matrix((np.ones(len(kept), dtype=np.int8), (kept[:, 0], kept[:, 1])), shape=(num_atoms,) * 2)
         num_fragments, fragment_of_atom = connected_components(adjacency, directed=False)
     lowest_rank = np.full(num_fragments, np.iinfo(np.int64).max)

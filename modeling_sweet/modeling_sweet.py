@@ -12,7 +12,11 @@ Quantisation follows the authors' v3 code (the "motion-enhanced language codeboo
 = 2 adjectives + 1 noun, a temporal token = 1 verb + 1 adverb, code vectors from the frozen word embeddings through a
 2-layer GCN over a word co-occurrence graph (`config.codebook_factorization` / `codebook_projection`; `"single"` /
 `"linear"` is the paper's v2 form, one word per token). The encoder/decoder layout follows the authors' v3 code
-(first frame + 4-frame tubes, temporal differences, temporal latents injected at odd decoder layers).
+(first frame + 4-frame tubes, temporal differences, temporal latents injected at odd decoder layers). The authors'
+locality (attention within frame groups and windows, per-location temporal queries and decoder layers, spatial
+queries reading the matching encoder layers, a convolutional pixel decoder) is a set of config options whose modules
+live in `layers_sweet.py`; the defaults keep joint attention over all positions, global temporal queries and a linear
+pixel head, so earlier checkpoints load unchanged.
 
 This module is the tokenizer and its inference contract only, as diffusers' `VQModel` and transformers' `Emu3VQVAE`:
 `encode` -> ids, `decode(ids)`, and a `forward` whose loss is the reconstruction + VQ loss; `quantize=False` (an

@@ -462,3 +462,55 @@ def test_graph_memory_grows_linearly_with_the_atoms():
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < 6 * peaks[0], peaks
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Fast paths against their references: BRICS cut bonds found per environment instead of per rule, and consecutive
+# distances of drug-sized molecules from a dense breadth-first search
+# ---------------------------------------------------------------------------------------------------------------------
+
+# Salts, charges, aromatic heterocycles, molecules without bonds, and the one BRICS rule on a double bond (7a-7b,
+# stilbene's C=C).
+BRICS_EDGE_CASES = [
+    "[Na+].[Cl-]", "C", "[Cu+2].[O-]S(=O)(=O)[O-]", "CC(=O)[O-].[NH4+]", "C[N+](C)(C)CCOC(=O)C", "c1ccncc1",
+    "c1cc[nH]c1", "Cn1ccnc1CC(=O)NC", "c1ccc(cc1)/C=C/c1ccccc1", "CC(C)=C(C)C", "CS(=O)(=O)N1CCN(CC1)C(=O)c1ccsc1",
+    "O=C(NCc1ccco1)C1CC1", "CC(C)(C)OC(=O)N[C@@H](Cc1ccccc1)C(=O)O", "[O-][N+](=O)c1ccc(OCC2CCCO2)cc1",
+    "c1ccc2c(c1)[nH]c1ccccc12", "C1CC2CCCCC2C1", "CCOC(=O)C=CC(=O)OCC.Cl",
+]
+
+
+def _cut_pairs(mol, bond_indices) -> set[tuple[int, int]]:
+    return {tuple(sorted((mol.GetBondWithIdx(int(i)).GetBeginAtomIdx(), mol.GetBondWithIdx(int(i)).GetEndAtomIdx())))
+            for i in bond_indices}
+
+
+def test_brics_cut_bonds_are_the_bonds_of_the_brics_rules(cmet_smiles):
+    total_cut, double_bonds_cut = 0, 0
+    for smiles in cmet_smiles[::8] + BRICS_EDGE_CASES:
+        mol = parse_smiles(smiles)
+        got = _cut_pairs(mol, featurization_hsanet.brics_cut_bonds(mol))
+        per_rule = {tuple(sorted(pair)) for pair in featurization_hsanet.brics_bonds(mol).tolist()}
+        rdkit_own = {tuple(sorted(pair)) for pair, _ in BRICS.FindBRICSBonds(mol)}
+        assert got == per_rule == rdkit_own, smiles
+        total_cut += len(got)
+        double_bonds_cut += sum(mol.GetBondBetweenAtoms(*pair).GetBondType() == Chem.BondType.DOUBLE for pair in got)
+    assert total_cut > 500 and double_bonds_cut >= 1  # the check compared real cuts, the 7a-7b rule among them
+
+
+@pytest.mark.parametrize("path", ["dense matrix", "dijkstra"])
+def test_small_molecule_distances_equal_dijkstra_on_random_graphs(path, monkeypatch):
+    # molecules of at most MATRIX_DISTANCE_MAX_ATOMS atoms take the dense breadth-first search; 0 forces Dijkstra
+    max_atoms = featurization_hsanet.MATRIX_DISTANCE_MAX_ATOMS
+    if path == "dijkstra":
+        monkeypatch.setattr(featurization_hsanet, "MATRIX_DISTANCE_MAX_ATOMS", 0)
+    rng = np.random.default_rng(10)
+    for _ in range(60):
+        num_atoms = int(rng.integers(2, max_atoms + 1))
+        max_distance = int(rng.integers(1, 11))
+        bonds = rng.integers(0, num_atoms, size=(int(rng.integers(0, 2 * num_atoms)), 2))
+        bonds = bonds[bonds[:, 0] != bonds[:, 1]]
+        order = rng.permutation(num_atoms)
+        got = consecutive_distances(bonds, num_atoms, order, max_distance)
+        adjacency = csr_matrix((np.ones(len(bonds)), (bonds[:, 0], bonds[:, 1])), shape=(num_atoms, num_atoms))
+        distances = dijkstra(adjacency, directed=False, unweighted=True)[order[:-1], order[1:]]
+        np.testing.assert_array_equal(got, np.minimum(np.nan_to_num(distances, posinf=max_distance), max_distance))
