@@ -624,6 +624,7 @@ class SweetTokenizerPreTrainedModel(PreTrainedModel):
         (rendered by the package's `model_cards` when installed; `model_card=` a card, file or text of your own)."""
         return push_to_hub_with_model_card(self, repo_id, model_card=model_card, **kwargs)
 
+    # Copied from modeling_hsanet.modeling_hsanet.HSANetPreTrainedModel.save_pretrained
     def save_pretrained(self, save_directory, *args, **kwargs):
         """`PreTrainedModel.save_pretrained`; a class registered for an Auto class also writes what loading the folder
         with `trust_remote_code=True` needs beyond transformers' own entry: the base model's `auto_map` entry and
