@@ -14,7 +14,7 @@ b. The Graph-Mamba projector against the cross-attention projector (HSA-Net's tw
    default config, width 300, on the same 32 c-Met molecules), forward, eval mode.
 
 The sequential loop keeps every step's tensors for backward: at length 4,096 that needs several GB and minutes, so
-its forward + backward is run there only with `--long-loop`. Options: `--quick` (lengths 64 and 1,024, fewer
+its forward + backward is run there only with `--long-loop`. Options: `--quick` (length 64 only, fewer
 repeats), `--threads N` (default 1), `--repeats N`.
 """
 
@@ -165,13 +165,13 @@ def projector_rows(repeats: int) -> tuple[list[list[str]], float]:
 
 
 def main() -> None:
-    parser = benchmark_parser(__doc__.splitlines()[0], "lengths 64 and 1,024, fewer repeats")
+    parser = benchmark_parser(__doc__.splitlines()[0], "length 64 only, fewer repeats")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (best is kept)")
     parser.add_argument("--long-loop", action="store_true", help="also run the sequential loop at length 4,096")
     parser.set_defaults(threads=1)
     args = parse_benchmark_args(parser)
     repeats = args.repeats or (3 if args.quick else 7)
-    lengths = LENGTHS[:2] if args.quick else LENGTHS
+    lengths = LENGTHS[:1] if args.quick else LENGTHS
 
     print("# Selective scan benchmark\n")
     print(f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}")
