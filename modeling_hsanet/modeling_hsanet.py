@@ -348,7 +348,7 @@ class ChunkedSelectiveScan(torch.autograd.Function):
     adjoint recurrence `g_t = C_t dy_t + exp(delta_{t+1} A) g_{t+1}` backwards through it. The work per chunk is a few
     whole-chunk tensor operations (one `exp2` for all decays, broadcast products, batched matrix products for the
     contractions) plus one fused `addcmul` per step, on buffers of `chunk_size` states that are reused, so they stay
-    in cache. Cost and memory: `benchmarks/bench_hsanet.py` (section "selective scan").
+    in cache. Cost and memory against a sequential loop: `benchmarks/bench_scan.py`.
 
     Layout (the model's): `u`, `delta` (softplus applied): (batch, length, inner); `A`: (inner, state); `B`, `C`:
     (batch, length, state); `D`: (inner,); all one floating dtype. Returns `y`: (batch, length, inner).
@@ -358,7 +358,7 @@ class ChunkedSelectiveScan(torch.autograd.Function):
     def _chunk(A_log2: torch.Tensor, delta, drive, B, start: int, stop: int, decay, states, state) -> torch.Tensor:
         """Decays and states of steps [start, stop) into the (batch, steps, state, inner) buffers, from `state`."""
         torch.mul(delta[:, start:stop, None, :], A_log2, out=decay)
-        torch.exp2(decay, out=decay)  # exp(delta * A), as exp2(delta * A * log2(e)): 1.7x faster than exp on CPU
+        torch.exp2(decay, out=decay)  # exp(delta * A), as exp2(delta * A * log2(e)) (cheaper than exp on CPU)
         torch.mul(drive[:, start:stop, None, :], B[:, start:stop, :, None], out=states)
         return _scan_steps(decay, states, state)
 
