@@ -358,7 +358,7 @@ class ChunkedSelectiveScan(torch.autograd.Function):
     def _chunk(A_log2: torch.Tensor, delta, drive, B, start: int, stop: int, decay, states, state) -> torch.Tensor:
         """Decays and states of steps [start, stop) into the (batch, steps, state, inner) buffers, from `state`."""
         torch.mul(delta[:, start:stop, None, :], A_log2, out=decay)
-        torch.exp2(decay, out=decay)  # exp(delta * A), as exp2(delta * A * log2(e)) (cheaper than exp on CPU)
+        torch.exp2(decay, out=decay)  # exp(delta * A), computed as exp2(delta * A * log2(e))
         torch.mul(drive[:, start:stop, None, :], B[:, start:stop, :, None], out=states)
         return _scan_steps(decay, states, state)
 
