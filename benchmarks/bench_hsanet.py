@@ -338,7 +338,7 @@ def section_projectors(args, processor, model) -> None:
     print(
         f"\nGraph-Mamba / cross-attention time: **{t_mamba.median / t_attn.median:.1f}x**. "
         f"Selective scan: {'mamba_ssm CUDA kernel' if mh._mamba_selective_scan_fn is not None else 'pure PyTorch'} "
-        f"(CPU tensors always use the pure-PyTorch parallel scan).\n"
+        f"(CPU tensors always use the pure-PyTorch chunked scan).\n"
     )
 
 
