@@ -56,7 +56,7 @@ RUN_SCRIPT = textwrap.dedent("""
     import json, sys, time
     sys.path.insert(0, {repo!r})
     import torch
-    from modeling_hsanet.modeling_hsanet import selective_scan_pytorch
+    from modeling_hsanet.modeling_hsanet import selective_scan, selective_scan_pytorch
 
     method, mode = sys.argv[1], sys.argv[3]
     length, repeats, threads = int(sys.argv[2]), int(sys.argv[4]), int(sys.argv[5])
@@ -80,7 +80,10 @@ RUN_SCRIPT = textwrap.dedent("""
     D = torch.randn(width, generator=generator)
     inputs = [x.requires_grad_(mode == "backward") for x in (u, delta, A, B, C, D)]
     grad_y = torch.randn(batch, length, width, generator=generator)
-    scan = sequential if method == "loop" else selective_scan_pytorch
+    scan = dict(loop=sequential, chunked=selective_scan_pytorch, kernel=selective_scan)[method]
+    if method == "kernel":  # compile the numba kernels (or load them from numba's cache) outside the measurement
+        small = [(x[:1, :2] if x.dim() == 3 else x).detach().clone().requires_grad_() for x in inputs]
+        torch.autograd.grad(scan(*small), small, torch.ones(1, 2, width))
 
     def run():
         if mode == "forward":
@@ -131,19 +134,21 @@ def scan_rows(lengths, repeats: int, threads: int, long_loop: bool) -> list[list
     for length in lengths:
         for mode in ("forward", "backward"):
             reps = max(1, repeats if length <= 64 else repeats // 3)
+            kernel = scan_run("kernel", length, mode, reps, threads)
             chunked = scan_run("chunked", length, mode, reps, threads)
             skip_loop = mode == "backward" and length > 1024 and not long_loop
             loop = "not run (`--long-loop`)" if skip_loop else scan_run("loop", length, mode, max(1, reps // 2),
                                                                              threads)
             label = "forward" if mode == "forward" else "forward + backward"
             row = [f"{length:,}", label]
-            for run in (chunked, loop):
+            for run in (kernel, chunked, loop):
                 if isinstance(run, str):
                     row += [run, ""]
                 else:
                     row += [f"{run['seconds'] * 1e3:,.1f}", f"{run['peak_mb']:,.0f}"]
-            both = not isinstance(chunked, str) and not isinstance(loop, str)
-            row.append(f"**{loop['seconds'] / chunked['seconds']:.1f}x**" if both else "")
+            for fast in (kernel, chunked):
+                both = not isinstance(fast, str) and not isinstance(loop, str)
+                row.append(f"**{loop['seconds'] / fast['seconds']:.1f}x**" if both else "")
             rows.append(row)
     return rows
 
@@ -182,8 +187,9 @@ def main() -> None:
           "float32)\n")
     print("Time: best CPU time of the process; peak: extra resident memory while one call runs.\n")
     rows = scan_rows(lengths, repeats, torch.get_num_threads(), args.long_loop)
-    print(markdown_table(["length", "pass", "chunked scan ms", "chunked peak MB", "sequential loop ms",
-                          "loop peak MB", "loop / chunked time"], rows))
+    print(markdown_table(["length", "pass", "numba kernel ms", "kernel peak MB", "PyTorch chunked ms",
+                          "chunked peak MB", "sequential loop ms", "loop peak MB", "loop / kernel time",
+                          "loop / chunked time"], rows))
     print()
 
     rows, n_atoms = projector_rows(repeats)

@@ -128,7 +128,9 @@ class HSANetConfig(PreTrainedConfig):
         max_scan_distance (`int`, *optional*, defaults to 8):
             Graph distances between consecutive atoms of the scan are clipped to this value.
         use_mamba_kernels (`bool`, *optional*, defaults to `True`):
-            Use `mamba_ssm`'s CUDA selective scan when it is importable and the tensors are on CUDA.
+            Use a compiled selective scan where one is available: `mamba_ssm`'s CUDA kernel when it is importable and
+            the tensors are on CUDA, the numba kernel on CPU when numba is importable (float32, bf16 and fp16; see
+            `benchmarks/bench_scan.py`). `False` always runs the pure-PyTorch scan.
         num_motif_tokens (`int`, *optional*, defaults to 4):
             Tokens of the functional-group (motif) branch; 0 disables the branch.
         num_functional_groups (`int`, *optional*, defaults to 85):

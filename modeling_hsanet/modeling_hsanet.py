@@ -28,6 +28,7 @@ from transformers.utils import ModelOutput
 from .configuration_hsanet import HSANetConfig
 from .hub_hsanet import push_to_hub_with_model_card
 from .remote_code_hsanet import add_remote_code_entries
+from .scan_kernels_hsanet import numba_scan_available, selective_scan_numba
 
 try:  # optional CUDA kernels; the pure-PyTorch scan below gives the same numbers
     from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as _mamba_selective_scan_fn
@@ -456,13 +457,19 @@ def selective_scan_pytorch(u, delta, A, B, C, D, chunk_size: int | None = None):
 
 
 def selective_scan(u, delta, A, B, C, D):
-    """`selective_scan_pytorch` (same arguments, layout and result), through mamba_ssm's CUDA kernel when it is
-    importable and the tensors are on CUDA (the kernel takes (batch, channels, length): transposed here)."""
+    """`selective_scan_pytorch` (same arguments, layout and result, up to float32 rounding) through a compiled kernel
+    where one is available: mamba_ssm's CUDA kernel when it is importable and the tensors are on CUDA (it takes
+    (batch, channels, length): transposed here); on CPU the numba kernel (`scan_kernels_hsanet`) when numba is
+    importable, except in float64 and while `torch.compile` traces."""
     if _mamba_selective_scan_fn is not None and u.is_cuda:
         y = _mamba_selective_scan_fn(*(x.transpose(1, 2).contiguous() for x in (u, delta)), A.contiguous(),
                                      *(x.transpose(1, 2).contiguous() for x in (B, C)), D.float(),
                                      delta_softplus=False)
         return y.transpose(1, 2)
+    if (u.device.type == "cpu" and u.dtype != torch.float64 and numba_scan_available()
+            and not torch.compiler.is_compiling()):
+        with torch.autocast("cpu", enabled=False):
+            return selective_scan_numba(u, delta, A, B, C, D).to(u.dtype)
     return selective_scan_pytorch(u, delta, A, B, C, D)
 
 

@@ -5,6 +5,7 @@ from transformers import AutoConfig, AutoModel
 
 from modeling_hsanet import HSANetForMolecularPropertyPrediction, HSANetModel
 from modeling_hsanet.modeling_hsanet import resolve_problem_type, selective_scan, selective_scan_pytorch
+from modeling_hsanet.scan_kernels_hsanet import numba_scan_available, selective_scan_numba
 from tests.common import ModelTesterMixin
 from tests.model_testers import HSANetForMolecularPropertyPredictionTester, HSANetModelTester
 
@@ -88,6 +89,59 @@ def test_cuda_kernel_matches_pytorch_scan():
     pytest.importorskip("mamba_ssm")
     inputs = model_layout(*[x.cuda() for x in random_scan_inputs(length=64, inner=32, state=16, dtype=torch.float32)])
     torch.testing.assert_close(selective_scan(*inputs), selective_scan_pytorch(*inputs), atol=1e-4, rtol=1e-4)
+
+
+requires_numba = pytest.mark.skipif(not numba_scan_available(), reason="the CPU kernel needs numba")
+
+
+@requires_numba
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("batch,inner,state,length", [(3, 5, 4, 11), (2, 33, 16, 100), (1, 8, 1, 1), (5, 16, 3, 8)])
+def test_numba_scan_matches_float64_reference(threads, batch, inner, state, length):
+    """The numba kernel, forward and every gradient, against autograd through the sequential loop in float64; lengths
+    that do and do not fill whole chunks, 1 and 2 threads (the batch split over threads)."""
+    inputs = random_scan_inputs(batch, inner, state, length)
+    grad_y = torch.randn(batch, inner, length, dtype=torch.float64)
+    reference_inputs = [x.clone().requires_grad_() for x in inputs]
+    expected_y = sequential_selective_scan(*reference_inputs)
+    expected = torch.autograd.grad(expected_y, reference_inputs, grad_y)
+    kernel_inputs = [x.float().requires_grad_() for x in inputs]
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        y = selective_scan_numba(*model_layout(*kernel_inputs)).transpose(1, 2)
+        grads = torch.autograd.grad(y, kernel_inputs, grad_y.float())
+    finally:
+        torch.set_num_threads(previous_threads)
+    assert y.dtype == torch.float32
+    for name, got, want in zip("y u delta A B C D".split(), (y, *grads), (expected_y, *expected)):
+        scale = want.abs().max().item() + 1.0
+        torch.testing.assert_close(got.double() / scale, want / scale, atol=2e-6, rtol=0, msg=f"{name}")
+
+
+@requires_numba
+def test_selective_scan_uses_the_numba_kernel_on_cpu_and_keeps_the_dtype():
+    inputs = model_layout(*random_scan_inputs(length=20, dtype=torch.float32))
+    torch.testing.assert_close(selective_scan(*inputs), selective_scan_numba(*inputs), atol=0, rtol=0)
+    half = selective_scan(*(x.bfloat16() for x in inputs))
+    assert half.dtype == torch.bfloat16
+    reference = selective_scan_pytorch(*(x.bfloat16() for x in inputs))
+    torch.testing.assert_close(half.float(), reference.float(), atol=2e-2, rtol=2e-2)  # a bf16 rounding step
+    # float64 stays on the pure-PyTorch path, exactly
+    double = model_layout(*random_scan_inputs(length=20))
+    torch.testing.assert_close(selective_scan(*double), selective_scan_pytorch(*double), atol=0, rtol=0)
+
+
+@requires_numba
+def test_numba_scan_propagates_nan_and_ignores_right_padding():
+    u, delta, A, B, C, D = random_scan_inputs(length=9, dtype=torch.float32)
+    padded = [torch.cat([x, torch.randn(*x.shape[:-1], 6).abs()], dim=-1) for x in (u, delta, B, C)]
+    full = selective_scan_numba(*model_layout(padded[0], padded[1], A, padded[2], padded[3], D)).transpose(1, 2)
+    torch.testing.assert_close(full[..., :9], sequential_selective_scan(u, delta, A, B, C, D), atol=1e-5, rtol=1e-5)
+    delta = delta.clone()
+    delta[1, 2, 4] = float("nan")
+    y = selective_scan_numba(*model_layout(u, delta, A, B, C, D)).transpose(1, 2)
+    assert torch.isnan(y[1, 2, 4:]).all() and torch.isfinite(y[1, 2, :4]).all() and torch.isfinite(y[0]).all()
 
 
 def embed(model, processor, smiles):
