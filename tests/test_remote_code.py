@@ -47,10 +47,11 @@ images = [ramp.astype(np.uint8), (255 - ramp).astype(np.uint8)]
 clip = [np.roll(ramp, 3 * t, axis=1).astype(np.uint8) for t in range(5)]
 """
 # Run first in the isolated interpreter: this package (and the repository's other top-level packages) cannot be
-# imported there, as where it is not installed; an editable install would otherwise make it importable.
+# imported there, as where it is not installed; an editable install would otherwise make it importable. Nor can numba,
+# an optional extra: the copied code runs without it (the pure-PyTorch scan, against the in-package numba kernel).
 UNIMPORTABLE = """
 import sys
-for name in ("modeling_hsanet", "modeling_sweet", "conversion", "model_cards", "tests"):
+for name in ("modeling_hsanet", "modeling_sweet", "conversion", "model_cards", "tests", "numba"):
     sys.modules[name] = None  # `import name` raises ModuleNotFoundError
 """
 
