@@ -28,7 +28,6 @@ from transformers.utils import ModelOutput
 from .configuration_hsanet import HSANetConfig
 from .hub_hsanet import push_to_hub_with_model_card
 from .remote_code_hsanet import add_remote_code_entries
-from .scan_kernels_hsanet import numba_scan_available, selective_scan_numba
 
 try:  # optional CUDA kernels; the pure-PyTorch scan below gives the same numbers
     from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as _mamba_selective_scan_fn
@@ -466,10 +465,13 @@ def selective_scan(u, delta, A, B, C, D):
                                      *(x.transpose(1, 2).contiguous() for x in (B, C)), D.float(),
                                      delta_softplus=False)
         return y.transpose(1, 2)
-    if (u.device.type == "cpu" and u.dtype != torch.float64 and numba_scan_available()
-            and not torch.compiler.is_compiling()):
-        with torch.autocast("cpu", enabled=False):
-            return selective_scan_numba(u, delta, A, B, C, D).to(u.dtype)
+    if u.device.type == "cpu" and u.dtype != torch.float64 and not torch.compiler.is_compiling():
+        # imported here: importing numba costs about half a second, paid only by models that scan on CPU
+        from .scan_kernels_hsanet import numba_scan_available, selective_scan_numba
+
+        if numba_scan_available():
+            with torch.autocast("cpu", enabled=False):
+                return selective_scan_numba(u, delta, A, B, C, D).to(u.dtype)
     return selective_scan_pytorch(u, delta, A, B, C, D)
 
 
