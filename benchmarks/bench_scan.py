@@ -2,16 +2,19 @@
 
 Prints two markdown tables, each measured side by side in one run:
 
-a. The pure-PyTorch selective scan (`ChunkedSelectiveScan`, what HSA-Net's Graph-Mamba projector runs on CPU and on
-   GPUs without `mamba_ssm`) against the eager sequential loop a user would write (one `exp`, multiply and add per
-   step, autograd through it: the test suite's reference), at batch 32, width 512, state 16, lengths 64, 1,024 and
-   4,096; forward (`torch.no_grad()`) and forward + backward. Each (method, length, pass) runs in its own subprocess,
-   so its peak memory is its own: peak resident set during the first call (reset through /proc/self/clear_refs,
-   Linux) minus the resident set with the inputs built. Time: best of `--repeats` runs after that call, in CPU
-   seconds of the process (`time.process_time`), which a busy machine disturbs less than wall time; with
-   `--threads 1` (the default) the two are the same on a quiet machine.
+a. The selective scan HSA-Net's Graph-Mamba projector runs on CPU: the numba kernel (`scan_kernels_hsanet`, used when
+   numba is installed) and the pure-PyTorch `ChunkedSelectiveScan` (the fallback, also on GPUs without `mamba_ssm`),
+   against the eager sequential loop a user would write (one `exp`, multiply and add per step, autograd through it:
+   the test suite's reference), at batch 32, width 512, state 16, lengths 64, 1,024 and 4,096; forward
+   (`torch.no_grad()`) and forward + backward. Each (method, length, pass) runs in its own subprocess, so its peak
+   memory is its own: peak resident set during the first call (reset through /proc/self/clear_refs, Linux) minus the
+   resident set with the inputs built (the numba kernels are compiled or loaded from numba's cache before that).
+   Time: best of `--repeats` runs after that call, in CPU seconds of the process (`time.process_time`), which a busy
+   machine disturbs less than wall time; with `--threads 1` (the default) the two are the same on a quiet machine.
 b. The Graph-Mamba projector against the cross-attention projector (HSA-Net's two projectors, one GIN level of the
-   default config, width 300, on the same 32 c-Met molecules), forward, eval mode.
+   default config, width 300, on the same 32 c-Met molecules), forward, eval mode: time, and the floating-point
+   operations of their matrix products (`torch.utils.flop_counter`). The Graph-Mamba projector is the same
+   cross-attention pooling plus a neighbour projection and two Mamba blocks, so that ratio bounds the time ratio.
 
 The sequential loop keeps every step's tensors for backward: at length 4,096 that needs several GB and minutes, so
 its forward + backward is run there only with `--long-loop`. Options: `--quick` (length 64 only, fewer
@@ -44,6 +47,7 @@ from bench_hsanet import (  # noqa: E402
     parse_benchmark_args,
     projector_inputs,
 )
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from modeling_hsanet import HSANetProcessor  # noqa: E402
 
@@ -154,18 +158,34 @@ def scan_rows(lengths, repeats: int, threads: int, long_loop: bool) -> list[list
 
 
 def projector_rows(repeats: int) -> tuple[list[list[str]], float]:
-    """Table b: one Graph-Mamba and one cross-attention projector of the default config on 32 c-Met molecules."""
+    """Table b: one Graph-Mamba and one cross-attention projector of the default config on 32 c-Met molecules, with
+    the floating-point operations of their matrix products (`torch.utils.flop_counter`): the Graph-Mamba projector is
+    the cross-attention pooling plus a neighbour projection and two Mamba blocks, so their ratio bounds the time ratio
+    once the scan is cheap."""
     processor = HSANetProcessor()
     inputs = processor(load_cmet_smiles()[:BATCH])
     with torch.no_grad():
         model = build_model(projector_mode="adaptive")
         node_states, layout, structure = projector_inputs(model, inputs)
         mamba, attention = model.projector.graph_mamba[0], model.projector.cross_attention[0]
-        t_mamba = measure(lambda: mamba(node_states, layout, **structure), repeats)
-        t_attention = measure(lambda: attention(node_states, layout), repeats)
+        def run_mamba():
+            return mamba(node_states, layout, **structure)
+
+        def run_attention():
+            return attention(node_states, layout)
+
+        t_mamba = measure(run_mamba, repeats)
+        t_attention = measure(run_attention, repeats)
+    flops = {}
+    for name, run in (("mamba", run_mamba), ("attention", run_attention)):
+        with FlopCounterMode(display=False) as counter:  # its module tracker needs autograd on
+            run()
+        flops[name] = counter.get_total_flops()
     n_atoms = int(inputs["num_atoms"].sum())
-    rows = [[name, ms(t.median), f"{t.median * 1e6 / n_atoms:.1f}", f"{t.median / t_attention.median:.1f}x"]
-            for name, t in (("GraphMambaProjector", t_mamba), ("CrossAttentionProjector", t_attention))]
+    rows = [[name, ms(t.median), f"{t.median * 1e6 / n_atoms:.1f}", f"{t.median / t_attention.median:.1f}x",
+             f"{flops[key] / 1e9:.2f}", f"{flops[key] / flops['attention']:.1f}x"]
+            for name, key, t in (("GraphMambaProjector", "mamba", t_mamba),
+                                 ("CrossAttentionProjector", "attention", t_attention))]
     return rows, n_atoms
 
 
@@ -195,7 +215,8 @@ def main() -> None:
     rows, n_atoms = projector_rows(repeats)
     print(f"## b. Graph-Mamba vs cross-attention projector (default config, {BATCH} c-Met molecules, {n_atoms} atoms, "
           "forward, eval)\n")
-    print(markdown_table(["projector", "ms/batch", "µs/atom", "vs cross-attention"], rows))
+    print(markdown_table(["projector", "ms/batch", "µs/atom", "time vs cross-attention", "matmul GFLOP",
+                          "GFLOP vs cross-attention"], rows))
 
 
 if __name__ == "__main__":
