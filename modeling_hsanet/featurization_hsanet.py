@@ -10,9 +10,12 @@ A molecule becomes a `MolecularGraph` of NumPy arrays:
 
 Cost (measured in `benchmarks/bench_featurization.py`). Memory grows about linearly with the atoms; time does not
 yet: RDKit's canonical ranking (`Chem.CanonicalRankAtoms`) refines about once per bond of graph diameter, and on a
-20,000-atom chain it is most of the ~15 s. On drug-sized molecules most of the time goes to RDKit's substructure
-searches (the 85 `fr_*` patterns and the 16 BRICS environments) and to reading atoms and bonds one call at a time;
-table a of the benchmark compares the whole featurizer with PyG's `from_smiles`.
+20,000-atom chain it is most of the ~15 s. On drug-sized molecules the time goes to RDKit: parsing, ranking, reading
+atoms and bonds, and the substructure searches (the 85 `fr_*` patterns and the 16 BRICS environments). RDKit is asked
+once per molecule for its per-atom and per-bond values (`atom_table`, `bond_table`; values most atoms share, such as
+the hybridization, through one RDKit query each), and `_SubstructureScreen` skips the searches those tables prove to
+find nothing (most of them: a pattern needs atoms and bonds the molecule lacks), so every count stays exact. Table a
+of the benchmark compares the whole featurizer with PyG's `from_smiles`.
 The limits `DEFAULT_MAX_ATOMS` and `DEFAULT_MAX_SMILES_LENGTH` (settings of `HSANetFeatureExtractor`) are checked
 before any of that work, so a huge input fails in milliseconds with an error that names the setting to raise. Nothing
 here writes SMILES (RDKit's SMILES writer recurses once per atom along a chain and overflowed the C stack at 20,001
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from rdkit import Chem, rdBase
-from rdkit.Chem import BRICS, Descriptors, Fragments
+from rdkit.Chem import BRICS, Descriptors, Fragments, rdqueries
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 
@@ -126,45 +129,91 @@ _OGB_BOND_TYPE_INDEX = _enum_index_table(Chem.BondType, OGB_BOND_VOCABULARIES[0]
 _OGB_BOND_STEREO_INDEX = _enum_index_table(Chem.BondStereo, OGB_BOND_VOCABULARIES[1])
 
 
+# The per-atom values RDKit is asked for once per molecule (`atom_table`); OGB's atom features and the substructure
+# screen are read from them.
+_ATOM_TABLE_COLUMNS = ("atomic_number", "chiral_tag", "total_degree", "formal_charge", "total_hs", "radical_electrons",
+                       "hybridization", "aromatic", "in_ring")
+
+
+def _one_atom_query(query_atom: Chem.QueryAtom) -> Chem.Mol:
+    """A query molecule of one `rdqueries` atom: `GetSubstructMatches` with it lists the matching atoms' indices."""
+    molecule = Chem.RWMol()
+    molecule.AddAtom(query_atom)
+    return molecule.GetMol()
+
+
+# Values most atoms share, found for all atoms by one RDKit query each instead of one call per atom (an enum such as
+# the hybridization costs about a microsecond per call): the atoms that differ are listed, and only they are asked.
+_HAS_CHIRAL_TAG = rdqueries.HasChiralTagQueryAtom()
+_IS_CHARGED = rdqueries.FormalChargeEqualsQueryAtom(0, negate=True)
+_HAS_RADICALS = rdqueries.NumRadicalElectronsEqualsQueryAtom(0, negate=True)
+_IS_AROMATIC = _one_atom_query(rdqueries.IsAromaticQueryAtom())
+_IS_IN_RING = _one_atom_query(rdqueries.IsInRingQueryAtom())
+_HYBRIDIZATIONS = tuple((int(kind), _one_atom_query(rdqueries.HybridizationEqualsQueryAtom(kind))) for kind in
+                        (Chem.HybridizationType.SP, Chem.HybridizationType.SP2, Chem.HybridizationType.SP3))
+
+
+def _matching_atoms(mol: Chem.Mol, query: Chem.Mol) -> list[int]:
+    return [match[0] for match in mol.GetSubstructMatches(query, uniquify=False, maxMatches=_ALL_MATCHES)]
+
+
+def atom_table(mol: Chem.Mol) -> np.ndarray:
+    """RDKit's per-atom values (`_ATOM_TABLE_COLUMNS`, enums as their integer values). The chiral tag is
+    `canonical_chiral_tag`'s. Atomic number, hydrogens and degree are read atom by atom; the total degree is the degree
+    plus the hydrogens (RDKit's `GetTotalDegree`); chirality, charge, radicals, hybridization (other than SP, SP2,
+    SP3), aromaticity and ring membership are read only for the atoms an RDKit query lists. Returns `(num_atoms, 9)`
+    int64."""
+    num_atoms = mol.GetNumAtoms()
+    atoms = [mol.GetAtomWithIdx(i) for i in range(num_atoms)]  # faster than iterating `mol.GetAtoms()`
+    raw = np.zeros((num_atoms, len(_ATOM_TABLE_COLUMNS)), dtype=np.int64)
+    raw[:, 0] = np.fromiter(map(Chem.Atom.GetAtomicNum, atoms), dtype=np.int64, count=num_atoms)
+    raw[:, 4] = np.fromiter(map(Chem.Atom.GetTotalNumHs, atoms), dtype=np.int64, count=num_atoms)
+    raw[:, 2] = np.fromiter(map(Chem.Atom.GetDegree, atoms), dtype=np.int64, count=num_atoms) + raw[:, 4]
+    for atom in mol.GetAtomsMatchingQuery(_HAS_CHIRAL_TAG):
+        raw[atom.GetIdx(), 1] = int(canonical_chiral_tag(atom))
+    for atom in mol.GetAtomsMatchingQuery(_IS_CHARGED):
+        raw[atom.GetIdx(), 3] = atom.GetFormalCharge()
+    for atom in mol.GetAtomsMatchingQuery(_HAS_RADICALS):
+        raw[atom.GetIdx(), 5] = atom.GetNumRadicalElectrons()
+    raw[:, 6] = -1
+    for kind, query in _HYBRIDIZATIONS:
+        raw[_matching_atoms(mol, query), 6] = kind
+    others = np.flatnonzero(raw[:, 6] < 0)
+    raw[others, 6] = [int(atoms[i].GetHybridization()) for i in others]
+    raw[_matching_atoms(mol, _IS_AROMATIC), 7] = 1
+    raw[_matching_atoms(mol, _IS_IN_RING), 8] = 1
+    return raw
+
+
 def ogb_atom_features(mol: Chem.Mol) -> np.ndarray:
     """OGB atom features. Returns `(num_atoms, 9)` int64.
 
     Chirality is OGB's tag restated for neighbours in ascending atom index (`canonical_chiral_tag`): on a molecule
     from `parse_smiles` it does not depend on how the SMILES was written. RDKit's values are read atom by atom as
-    integers, then mapped to vocabulary indices column by column (`OGB_ATOM_VOCABULARIES`).
+    integers (`atom_table`), then mapped to vocabulary indices column by column (`OGB_ATOM_VOCABULARIES`).
     """
-    atoms = [mol.GetAtomWithIdx(i) for i in range(mol.GetNumAtoms())]  # faster than iterating `mol.GetAtoms()`
-    raw = np.array(
-        [
-            (
-                atom.GetAtomicNum(),
-                atom.GetChiralTag(),
-                atom.GetTotalDegree(),  # hydrogens included, as OGB
-                atom.GetFormalCharge(),
-                atom.GetTotalNumHs(),
-                atom.GetNumRadicalElectrons(),
-                atom.GetHybridization(),
-                atom.GetIsAromatic(),
-                atom.IsInRing(),
-            )
-            for atom in atoms
-        ],
-        dtype=np.int64,
-    ).reshape(-1, len(OGB_ATOM_VOCABULARIES))
-    tetrahedral = np.flatnonzero((raw[:, 1] == int(_CW)) | (raw[:, 1] == int(_CCW)))
-    raw[tetrahedral, 1] = [int(canonical_chiral_tag(atoms[i])) for i in tetrahedral]
-    vocabularies = OGB_ATOM_VOCABULARIES
-    return np.stack(
-        [
-            _range_index(raw[:, 0], vocabularies[0]),  # atomic number
-            _OGB_CHIRALITY_INDEX[raw[:, 1]],
-            *(_range_index(raw[:, column], vocabularies[column]) for column in range(2, 6)),
-            _OGB_HYBRIDIZATION_INDEX[raw[:, 6]],
-            raw[:, 7],  # aromatic: (False, True)
-            raw[:, 8],  # in ring: (False, True)
-        ],
-        axis=1,
-    )
+    return ogb_atom_features_from_table(atom_table(mol))
+
+
+def ogb_atom_features_from_table(raw: np.ndarray) -> np.ndarray:
+    """`ogb_atom_features` from the molecule's `atom_table`: the integer-range columns (atomic number, degree, charge,
+    hydrogens, radicals) mapped together (`_range_index`'s rule), the enum columns through their tables, aromatic and
+    in-ring as they are (`(False, True)`). Returns `(num_atoms, 9)` int64."""
+    features = np.empty_like(raw)
+    values = raw[:, _OGB_RANGE_COLUMNS] - _OGB_RANGE_LOW
+    features[:, _OGB_RANGE_COLUMNS] = np.where((values >= 0) & (values <= _OGB_RANGE_SPAN), values, _OGB_RANGE_MISC)
+    features[:, 1] = _OGB_CHIRALITY_INDEX[raw[:, 1]]
+    features[:, 6] = _OGB_HYBRIDIZATION_INDEX[raw[:, 6]]
+    features[:, 7:] = raw[:, 7:]
+    return features
+
+
+# The columns of `OGB_ATOM_VOCABULARIES` that are consecutive integers followed by `misc`: their first value, their
+# span (last value - first) and the index of `misc`.
+_OGB_RANGE_COLUMNS = [0, 2, 3, 4, 5]
+_OGB_RANGE_LOW = np.array([OGB_ATOM_VOCABULARIES[c][0] for c in _OGB_RANGE_COLUMNS])
+_OGB_RANGE_SPAN = np.array([OGB_ATOM_VOCABULARIES[c][-2] - OGB_ATOM_VOCABULARIES[c][0] for c in _OGB_RANGE_COLUMNS])
+_OGB_RANGE_MISC = np.array([len(OGB_ATOM_VOCABULARIES[c]) - 1 for c in _OGB_RANGE_COLUMNS])
 
 
 def molecule_bonds(mol: Chem.Mol) -> list[Chem.Bond]:
@@ -186,14 +235,30 @@ def bond_atom_pairs(bonds: Sequence[Chem.Bond]) -> np.ndarray:
     return np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in bonds], dtype=np.int64).reshape(-1, 2)
 
 
+# The per-bond values RDKit is asked for once per molecule (`bond_table`), in RDKit's bond-index order.
+_BOND_TABLE_COLUMNS = ("begin_atom", "end_atom", "bond_type", "stereo", "conjugated", "in_ring")
+
+
+def bond_table(mol: Chem.Mol) -> np.ndarray:
+    """RDKit's per-bond values (`_BOND_TABLE_COLUMNS`, enums as their integer values), one row per bond of
+    `molecule_bonds`, read column by column. Returns `(num_bonds, 6)` int64."""
+    bonds = molecule_bonds(mol)
+    raw = np.empty((len(bonds), len(_BOND_TABLE_COLUMNS)), dtype=np.int64)
+    for column, read in enumerate((Chem.Bond.GetBeginAtomIdx, Chem.Bond.GetEndAtomIdx, Chem.Bond.GetBondType,
+                                   Chem.Bond.GetStereo, Chem.Bond.GetIsConjugated, Chem.Bond.IsInRing)):
+        raw[:, column] = np.fromiter(map(read, bonds), dtype=np.int64, count=len(bonds))
+    return raw
+
+
 def ogb_bond_features(mol: Chem.Mol) -> np.ndarray:
     """OGB bond features, one row per RDKit bond (bond-index order). Returns `(num_bonds, 3)` int64."""
-    raw = np.array(
-        [(bond.GetBondType(), bond.GetStereo(), bond.GetIsConjugated()) for bond in molecule_bonds(mol)],
-        dtype=np.int64,
-    ).reshape(-1, len(OGB_BOND_VOCABULARIES))
+    return ogb_bond_features_from_table(bond_table(mol))
+
+
+def ogb_bond_features_from_table(raw: np.ndarray) -> np.ndarray:
+    """`ogb_bond_features` from the molecule's `bond_table`. Returns `(num_bonds, 3)` int64."""
     # conjugated: (False, True)
-    return np.stack([_OGB_BOND_TYPE_INDEX[raw[:, 0]], _OGB_BOND_STEREO_INDEX[raw[:, 1]], raw[:, 2]], axis=1)
+    return np.stack([_OGB_BOND_TYPE_INDEX[raw[:, 2]], _OGB_BOND_STEREO_INDEX[raw[:, 3]], raw[:, 4]], axis=1)
 
 
 # The 2+2 scheme of Hu et al., "Strategies for Pre-training Graph Neural Networks" (snap-stanford/pretrain-gnns,
@@ -234,6 +299,18 @@ def pretrain_gnns_atom_features(mol: Chem.Mol) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(-1, len(PRETRAIN_GNNS_ATOM_VOCABULARIES))
 
 
+def pretrain_gnns_atom_features_from_table(raw: np.ndarray) -> np.ndarray:
+    """`pretrain_gnns_atom_features` from the molecule's `atom_table`. Returns `(num_atoms, 2)` int64."""
+    atomic_number, chiral_tag = raw[:, 0], raw[:, 1]
+    atom_type = np.where((atomic_number >= 1) & (atomic_number <= 118), atomic_number - 1,
+                         PRETRAIN_GNNS_MASK_ATOM_TYPE)
+    return np.stack([atom_type, _PRETRAIN_GNNS_CHIRALITY_INDEX[chiral_tag]], axis=1)
+
+
+_PRETRAIN_GNNS_CHIRALITY_INDEX = _enum_index_table(Chem.ChiralType, PRETRAIN_GNNS_ATOM_VOCABULARIES[1] + (MISC,))
+_PRETRAIN_GNNS_CHIRALITY_INDEX[_PRETRAIN_GNNS_CHIRALITY_INDEX == len(PRETRAIN_GNNS_ATOM_VOCABULARIES[1])] = 0
+
+
 def pretrain_gnns_bond_features(mol: Chem.Mol) -> np.ndarray:
     r"""pretrain-gnns bond features (bond type, bond direction), one row per RDKit bond (bond-index order). Returns
     `(num_bonds, 2)` int64.
@@ -256,6 +333,9 @@ class FeatureScheme:
 
     `self_loop_bond_features`: the bond feature row of the self-loop edges a GIN with `gin_variant="pretrain_gnns"`
     adds to every atom (a reserved row of the scheme's bond vocabularies), or `None` when the scheme has none.
+    `atom_features_from_table` / `bond_features_from_table`: the same features from the molecule's `atom_table` /
+    `bond_table` (which `mol_to_graph` reads once for all its steps), or `None` to call `atom_features(mol)` /
+    `bond_features(mol)`.
     """
 
     name: str
@@ -264,6 +344,8 @@ class FeatureScheme:
     atom_vocabulary_sizes: tuple[int, ...]
     bond_vocabulary_sizes: tuple[int, ...]
     self_loop_bond_features: tuple[int, ...] | None = None
+    atom_features_from_table: Callable[[np.ndarray], np.ndarray] | None = None
+    bond_features_from_table: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 FEATURE_SCHEMES: dict[str, FeatureScheme] = {
@@ -273,6 +355,8 @@ FEATURE_SCHEMES: dict[str, FeatureScheme] = {
         bond_features=ogb_bond_features,
         atom_vocabulary_sizes=tuple(len(v) for v in OGB_ATOM_VOCABULARIES),
         bond_vocabulary_sizes=tuple(len(v) for v in OGB_BOND_VOCABULARIES),
+        atom_features_from_table=ogb_atom_features_from_table,
+        bond_features_from_table=ogb_bond_features_from_table,
     ),
     "pretrain_gnns": FeatureScheme(
         name="pretrain_gnns",
@@ -281,6 +365,7 @@ FEATURE_SCHEMES: dict[str, FeatureScheme] = {
         atom_vocabulary_sizes=PRETRAIN_GNNS_ATOM_VOCABULARY_SIZES,
         bond_vocabulary_sizes=PRETRAIN_GNNS_BOND_VOCABULARY_SIZES,
         self_loop_bond_features=(PRETRAIN_GNNS_SELF_LOOP_BOND_TYPE, 0),
+        atom_features_from_table=pretrain_gnns_atom_features_from_table,
     ),
 }
 
@@ -390,9 +475,9 @@ def brics_bonds(mol: Chem.Mol) -> np.ndarray:
 
 
 def _brics_environment_rules() -> tuple[tuple[Chem.Mol, ...], tuple[tuple[int, np.ndarray], ...]]:
-    """`BRICS.bondMatchers` restated per atom: one one-atom query `[$(E)]` per distinct environment SMARTS E, and per
-    bond type of the rules (`-` single, `=` double) a symmetric (environments, environments) 0/1 matrix of the
-    environment pairs a rule joins."""
+    """`BRICS.bondMatchers` restated per atom: the query of each distinct environment SMARTS E (an atom matches the
+    one-atom query `[$(E)]` of a rule when it is the first atom of a match of E), and per bond type of the rules (`-`
+    single, `=` double) a symmetric (environments, environments) 0/1 matrix of the environment pairs a rule joins."""
     smarts = sorted({BRICS.environs[name] for name in BRICS.environMatchers})
     column = {name: smarts.index(BRICS.environs[name]) for name in BRICS.environMatchers}
     bond_types = {"-": int(Chem.BondType.SINGLE), "=": int(Chem.BondType.DOUBLE)}
@@ -401,30 +486,371 @@ def _brics_environment_rules() -> tuple[tuple[Chem.Mol, ...], tuple[tuple[int, n
         for left, right, bond_type, _ in group:
             matrix = rules.setdefault(bond_types[bond_type], np.zeros((len(smarts),) * 2, dtype=np.float32))
             matrix[column["L" + left], column["L" + right]] = matrix[column["L" + right], column["L" + left]] = 1.0
-    return tuple(Chem.MolFromSmarts(f"[$({e})]") for e in smarts), tuple(rules.items())
+    return tuple(Chem.MolFromSmarts(e) for e in smarts), tuple(rules.items())
 
 
-_BRICS_ATOM_QUERIES, _BRICS_RULES = _brics_environment_rules()
+_BRICS_ENVIRONMENTS, _BRICS_RULES = _brics_environment_rules()
 
 
-def brics_cut_bonds(mol: Chem.Mol) -> np.ndarray:
+# Substructure screening. Most of the 85 `fr_*` patterns and of the 16 BRICS environments do not occur in a given
+# molecule, and RDKit's search costs about as much when it finds nothing. `_SubstructureScreen` proves most of those
+# absences from a per-atom table instead (a necessary condition, so only a search that would find nothing is skipped
+# and every count stays exact): a query atom can only match an atom whose element, aromaticity, charge, hydrogens,
+# degrees and ring membership pass the atom's SMARTS primitives, and a query bond only a bond of an allowed type
+# between such atoms. The columns of that table, as (name, offset, size): value v sits in slot v - offset when that is
+# in 0..size-2, else in the last slot, "other".
+_SCREEN_COLUMNS = (("atomic_number", 0, 120), ("aromatic", 0, 3), ("formal_charge", -4, 10), ("total_hs", 0, 10),
+                   ("total_degree", 0, 12), ("degree", 0, 12), ("in_ring", 0, 3))
+_SCREEN_COLUMN = {name: column for column, (name, _, _) in enumerate(_SCREEN_COLUMNS)}
+# Columns looked up together in one table (their slots combined): (atomic number, aromatic), (charge, hydrogens, ring),
+# (total degree, degree).
+_SCREEN_GROUPS = ((0, 1), (2, 3, 6), (4, 5))
+# RDKit query primitives (`DescribeQuery` names) that compare one column with a value. The rest (valence, ring size,
+# ...) are not screened: they allow every atom. SMARTS `H` counts hydrogen neighbours too (`GetTotalNumHs(True)`),
+# `X` is `GetTotalDegree`, `D` is `GetDegree`.
+_SCREEN_PRIMITIVES = {"AtomAtomicNum": "atomic_number", "AtomFormalCharge": "formal_charge", "AtomHCount": "total_hs",
+                      "AtomTotalDegree": "total_degree", "AtomExplicitDegree": "degree"}
+_SCREEN_BOND_TYPES = 32  # slots for RDKit's `Chem.BondType` values (all below 31) and "other"
+
+
+class _UnscreenableQuery(Exception):
+    """A query atom whose description the screen does not follow: it then allows every atom."""
+
+
+def _describe_tree(description: str) -> tuple[str, list[str], list]:
+    """RDKit's `DescribeQuery()` text (one node per line, children indented by two spaces) -> (name, tokens,
+    children)."""
+    lines = [line for line in description.splitlines() if line.strip()]
+    position = 0
+
+    def node(depth: int) -> tuple[str, list[str], list]:
+        nonlocal position
+        name, *tokens = lines[position].split()
+        position += 1
+        children = []
+        while position < len(lines) and (len(lines[position]) - len(lines[position].lstrip(" "))) // 2 > depth:
+            children.append(node(depth + 1))
+        return name, tokens, children
+
+    tree = node(0)
+    if position != len(lines):
+        raise _UnscreenableQuery(description)
+    return tree
+
+
+def _recursive_smarts(smarts: str) -> list[tuple[str, bool]]:
+    """The outermost `$(...)` groups of an atom's SMARTS, in order, with whether each is negated (`!$(...)`)."""
+    groups, start = [], smarts.find("$(")
+    while start >= 0:
+        depth, end = 0, start + 1
+        while True:
+            depth += {"(": 1, ")": -1}.get(smarts[end], 0)
+            if depth == 0:
+                break
+            end += 1
+        groups.append((smarts[start + 2:end], smarts[start - 1:start] == "!"))
+        start = smarts.find("$(", end + 1)
+    return groups
+
+
+def _slot_mask(column: int, values: Sequence[int]) -> np.ndarray:
+    _, offset, size = _SCREEN_COLUMNS[column]
+    allowed = np.zeros(size, dtype=bool)
+    for value in values:
+        allowed[value - offset if 0 <= value - offset < size - 1 else size - 1] = True
+    return allowed
+
+
+def _primitive_bound(name: str, tokens: list[str]) -> dict[int, np.ndarray]:
+    """Slots a query primitive allows, per column ({} allows every atom). A negated primitive excludes its value
+    unless that value shares the "other" slot."""
+    if len(tokens) != 3 or tokens[1] not in ("=", "!=") or tokens[2] != "val" or not tokens[0].lstrip("-").isdigit():
+        return {}
+    value, negated = int(tokens[0]), tokens[1] == "!="
+    if name == "AtomType":  # atomic number + 1000 when aromatic
+        if negated or value < 0:
+            return {}
+        return {_SCREEN_COLUMN["atomic_number"]: _slot_mask(_SCREEN_COLUMN["atomic_number"], [value % 1000]),
+                _SCREEN_COLUMN["aromatic"]: _slot_mask(_SCREEN_COLUMN["aromatic"], [value // 1000])}
+    if name == "AtomInNRings":  # R0 (not in a ring), Rn (in n rings)
+        ring = _SCREEN_COLUMN["in_ring"]
+        if value == 0:
+            return {ring: _slot_mask(ring, [int(negated)])}
+        return {ring: _slot_mask(ring, [1])} if value > 0 and not negated else {}
+    if name not in _SCREEN_PRIMITIVES:
+        return {}
+    column = _SCREEN_COLUMN[_SCREEN_PRIMITIVES[name]]
+    allowed = _slot_mask(column, [value])
+    if not negated:
+        return {column: allowed}
+    return {} if allowed[-1] else {column: ~allowed}
+
+
+def _and_bounds(bounds: Sequence[dict]) -> dict[int, np.ndarray]:
+    result: dict[int, np.ndarray] = {}
+    for bound in bounds:
+        for column, allowed in bound.items():
+            result[column] = result[column] & allowed if column in result else allowed
+    return result
+
+
+def _or_bounds(bounds: Sequence[dict]) -> dict[int, np.ndarray]:
+    columns = set(bounds[0]).intersection(*bounds[1:])
+    return {column: np.logical_or.reduce([bound[column] for bound in bounds]) for column in columns}
+
+
+def _and_formulas(formulas: Sequence) -> object:
+    kept = tuple(formula for formula in formulas if formula is not True)
+    return True if not kept else kept[0] if len(kept) == 1 else ("and", kept)
+
+
+def _or_formulas(formulas: Sequence) -> object:
+    return True if any(formula is True for formula in formulas) else ("or", tuple(formulas))
+
+
+def _bond_bound(tree: tuple[str, list[str], list]) -> np.ndarray | None:
+    """Bond types a query bond allows (bool over `_SCREEN_BOND_TYPES` slots), or None for any."""
+    name, tokens, children = tree
+    if name in ("BondAnd", "BondOr") and not tokens and children:
+        parts = [_bond_bound(child) for child in children]
+        if name == "BondAnd":
+            known = [part for part in parts if part is not None]
+            return np.logical_and.reduce(known) if known else None
+        return None if any(part is None for part in parts) else np.logical_or.reduce(parts)
+    if children or len(tokens) != 3 or tokens[1:] != ["=", "val"] or not tokens[0].isdigit():
+        return None
+    if name == "SingleOrAromaticBond":
+        types = (int(Chem.BondType.SINGLE), int(Chem.BondType.AROMATIC))
+    elif name == "BondOrder" and int(tokens[0]) < _SCREEN_BOND_TYPES - 1:
+        types = (int(tokens[0]),)
+    else:
+        return None
+    allowed = np.zeros(_SCREEN_BOND_TYPES, dtype=bool)
+    allowed[list(types)] = True
+    return allowed
+
+
+def _pack_bits(rows: np.ndarray) -> np.ndarray:
+    """(k, r) bool -> (k, ceil(r / 64)) uint64, bit j of row i at word j // 64, bit j % 64."""
+    padded = np.zeros((rows.shape[0], -(-rows.shape[1] // 64) * 64), dtype=bool)
+    padded[:, :rows.shape[1]] = rows
+    return np.packbits(padded, axis=1, bitorder="little").view(np.uint64)
+
+
+class _SubstructureScreen:
+    """Which of `patterns` (SMARTS query molecules) can match a molecule, decided from per-atom and per-bond tables
+    (a necessary condition: a pattern it rules out has no match; one it keeps may have none).
+
+    Every query atom gets the slots it allows per column of `_SCREEN_COLUMNS` (from its `DescribeQuery` tree: AND
+    intersects, OR unites, unknown or negated compound parts allow everything), every query bond the bond types it
+    allows. A pattern passes when each of its query atoms allows some atom of the molecule and each of its query bonds
+    allows some bond whose two atoms its two query atoms allow. A recursive primitive `$(E)` allows what E's first atom
+    allows and requires E to pass too (a negated one, `!$(E)`, allows everything). The allowed-sets of all query atoms
+    and bonds are bit-packed, so a molecule costs a few NumPy operations on (atoms, words) arrays. `starts_of`: the
+    patterns (indices) for which `screen` also says which atoms may start a match.
+    """
+
+    def __init__(self, patterns: Sequence[Chem.Mol], starts_of: Sequence[int] = ()):
+        self._atom_bounds: list[dict] = []  # per query atom, over all patterns and their recursive parts
+        self._bonds: list[tuple[int, int, np.ndarray | None]] = []  # per query bond: its atoms' rows, its types
+        self._graphs: list[tuple[list[int], list[int]]] = []  # per query graph: its atom rows and bond rows
+        self._formulas: list = []  # per query graph: the recursive parts it requires (True: none)
+        self._by_smarts: dict[str, int] = {}
+        self.patterns = [self._add_graph(pattern) for pattern in patterns]
+        num_atoms, num_bonds = len(self._atom_bounds), len(self._bonds)
+        begin = np.array([atom for atom, _, _ in self._bonds], dtype=np.int64)
+        end = np.array([atom for _, atom, _ in self._bonds], dtype=np.int64)
+        # Per group of columns (`_SCREEN_GROUPS`), (combined slots, words): the bits of the query atoms, of the bonds'
+        # first atoms and of their second atoms that allow those slots.
+        self._tables = []
+        for group in _SCREEN_GROUPS:
+            allowed = np.ones((1, num_atoms), dtype=bool)
+            for column in group:
+                every_slot = np.ones(_SCREEN_COLUMNS[column][2], dtype=bool)
+                by_slot = np.stack([bound.get(column, every_slot) for bound in self._atom_bounds], axis=1)
+                allowed = (allowed[:, None, :] & by_slot[None, :, :]).reshape(-1, num_atoms)
+            self._tables.append(np.concatenate([_pack_bits(allowed), _pack_bits(allowed[:, begin]),
+                                                _pack_bits(allowed[:, end])], axis=1))
+        self._atom_words = -(-num_atoms // 64)
+        self._bond_words = -(-num_bonds // 64)
+        any_type = np.ones(_SCREEN_BOND_TYPES, dtype=bool)
+        self._bond_types = _pack_bits(np.stack([any_type if types is None else types for _, _, types in self._bonds],
+                                               axis=1))
+        requirements = np.zeros((len(self._graphs), num_atoms + num_bonds), dtype=bool)
+        for graph, (atoms, bonds) in enumerate(self._graphs):
+            requirements[graph, atoms] = True
+            requirements[graph, [num_atoms + bond for bond in bonds]] = True
+        self._requirements = np.concatenate([_pack_bits(requirements[:, :num_atoms]),
+                                             _pack_bits(requirements[:, num_atoms:])], axis=1)
+        self._pattern_graphs = np.array(self.patterns, dtype=np.int64)
+        self._starts_of = np.array(starts_of, dtype=np.int64)
+        roots = np.array([self._graphs[self.patterns[pattern]][0][0] for pattern in starts_of], dtype=np.int64)
+        self._root_words, self._root_shifts = roots // 64, (roots % 64).astype(np.uint64)
+        # The recursive requirements as straight-line code; a graph's parts are numbered before it.
+        lines = [f"    ok[{graph}] = ok[{graph}] and {self._code(formula)}"
+                 for graph, formula in enumerate(self._formulas) if formula is not True]
+        namespace: dict = {}
+        exec("def resolve(ok):\n" + "\n".join(lines + ["    return ok"]), namespace)
+        self._resolve = namespace["resolve"]
+
+    def _code(self, formula) -> str:
+        kind, parts = formula
+        if kind == "graph":
+            return f"ok[{parts}]"
+        return "(" + f" {kind} ".join(self._code(part) for part in parts) + ")"
+
+    def _add_graph(self, query: Chem.Mol) -> int:
+        bounds, formulas = zip(*(self._atom(atom) for atom in query.GetAtoms()))
+        first = len(self._atom_bounds)
+        self._atom_bounds.extend(bounds)
+        bond_rows = []
+        for bond in query.GetBonds():
+            try:
+                types = _bond_bound(_describe_tree(bond.DescribeQuery()))
+            except (_UnscreenableQuery, IndexError):
+                types = None
+            bond_rows.append(len(self._bonds))
+            self._bonds.append((first + bond.GetBeginAtomIdx(), first + bond.GetEndAtomIdx(), types))
+        self._graphs.append((list(range(first, first + len(bounds))), bond_rows))
+        self._formulas.append(_and_formulas(formulas))
+        return len(self._graphs) - 1
+
+    def _atom(self, atom: Chem.Atom) -> tuple[dict, object]:
+        """(allowed slots per column, required recursive parts) of one query atom."""
+        try:
+            groups = iter(_recursive_smarts(atom.GetSmarts()))
+            bound = self._node(_describe_tree(atom.DescribeQuery()), groups)
+            if next(groups, None) is not None:
+                raise _UnscreenableQuery(atom.GetSmarts())
+            return bound
+        except (_UnscreenableQuery, IndexError):
+            return {}, True
+
+    def _node(self, tree, groups) -> tuple[dict, object]:
+        name, tokens, children = tree
+        if name in ("AtomAnd", "AtomOr") and not tokens and children:
+            bounds, formulas = zip(*(self._node(child, groups) for child in children))
+            if name == "AtomAnd":
+                return _and_bounds(bounds), _and_formulas(formulas)
+            return _or_bounds(bounds), _or_formulas(formulas)
+        if children:
+            raise _UnscreenableQuery(name)
+        if name != "RecursiveStructure":
+            return _primitive_bound(name, tokens), True
+        smarts, negated = next(groups, (None, None))  # the groups come in the order the description lists them
+        if smarts is None or negated != ("not" in tokens):
+            raise _UnscreenableQuery(name)
+        if negated:
+            return {}, True
+        if smarts not in self._by_smarts:
+            query = Chem.MolFromSmarts(smarts)
+            if query is None or query.GetNumAtoms() == 0:
+                raise _UnscreenableQuery(smarts)
+            self._by_smarts[smarts] = self._add_graph(query)
+        graph = self._by_smarts[smarts]
+        return self._atom_bounds[self._graphs[graph][0][0]], ("graph", graph)
+
+    def screen(self, slots: np.ndarray, bonds: np.ndarray, bond_types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`slots`: (atoms, 3) combined slots (`screen_slots`); `bonds`: (bonds, 2) atom indices; `bond_types`:
+        (bonds,) RDKit bond type values. Returns `(len(patterns),)` bool, whether each pattern can match, and (atoms,
+        len(starts_of)) bool, whether each atom can start a match (be the first atom) of each of those patterns."""
+        words = self._tables[0][slots[:, 0]]
+        for group in range(1, len(self._tables)):
+            words &= self._tables[group][slots[:, group]]
+        atoms, begin = self._atom_words, self._atom_words + self._bond_words
+        have = np.zeros(begin, dtype=np.uint64)
+        have[:atoms] = np.bitwise_or.reduce(words[:, :atoms], axis=0)
+        if len(bonds):
+            first, second = words[bonds[:, 0]], words[bonds[:, 1]]
+            types = self._bond_types[np.minimum(bond_types, _SCREEN_BOND_TYPES - 1)]
+            have[atoms:] = np.bitwise_or.reduce(
+                ((first[:, atoms:begin] & second[:, begin:]) | (second[:, atoms:begin] & first[:, begin:])) & types,
+                axis=0)
+        graph_ok = self._resolve((~(self._requirements & ~have).any(axis=1)).tolist())
+        possible = np.array(graph_ok)[self._pattern_graphs]
+        starts = ((words[:, self._root_words] >> self._root_shifts) & np.uint64(1)).astype(bool)
+        return possible, starts & possible[self._starts_of]
+
+
+def screen_slots(atom_table: np.ndarray, bond_table: np.ndarray, degrees: np.ndarray | None = None) -> np.ndarray:
+    """The per-atom slots `_SubstructureScreen.screen` reads, from `atom_table` ((atoms, 9): `_ATOM_TABLE_COLUMNS`),
+    `bond_table` ((bonds, 6): `_BOND_TABLE_COLUMNS`) and the atoms' `degrees` (bonds per atom, counted when not given):
+    the values of `_SCREEN_COLUMNS`, as slots, combined per group of `_SCREEN_GROUPS`. Returns `(atoms, 3)` int64."""
+    num_atoms = len(atom_table)
+    values = atom_table[:, _SCREEN_SOURCE_COLUMNS]
+    values[:, _SCREEN_COLUMN["degree"]] = (np.bincount(bond_table[:, :2].reshape(-1), minlength=num_atoms)
+                                           if degrees is None else degrees)
+    hydrogen = atom_table[:, 0] == 1
+    if hydrogen.any():  # SMARTS `H` also counts explicit hydrogen neighbours
+        begin, end = bond_table[:, 0], bond_table[:, 1]
+        values[:, _SCREEN_COLUMN["total_hs"]] += (np.bincount(begin[hydrogen[end]], minlength=num_atoms)
+                                                  + np.bincount(end[hydrogen[begin]], minlength=num_atoms))
+    values -= _SCREEN_OFFSETS
+    slots = np.where((values >= 0) & (values < _SCREEN_SIZES - 1), values, _SCREEN_SIZES - 1)
+    return slots @ _SCREEN_RADIX
+
+
+_SCREEN_OFFSETS = np.array([offset for _, offset, _ in _SCREEN_COLUMNS])
+_SCREEN_SIZES = np.array([size for _, _, size in _SCREEN_COLUMNS])
+# `atom_table` column of each screen column (degree: replaced by the bond count).
+_SCREEN_SOURCE_COLUMNS = [_ATOM_TABLE_COLUMNS.index(name) for name in
+                          ("atomic_number", "aromatic", "formal_charge", "total_hs", "total_degree", "total_degree",
+                           "in_ring")]
+# (7, 3): slot of each column -> combined slot of its group (the group's first column is the most significant digit).
+_SCREEN_RADIX = np.zeros((len(_SCREEN_COLUMNS), len(_SCREEN_GROUPS)), dtype=np.int64)
+for _group, _columns in enumerate(_SCREEN_GROUPS):
+    _SCREEN_RADIX[list(_columns), _group] = np.cumprod([1] + [_SCREEN_SIZES[c] for c in _columns[:0:-1]])[::-1]
+# One screen for the `fr_*` patterns and the BRICS environments (the first `len(_FUNCTIONAL_GROUP_PATTERNS)` results),
+# with the atoms that may start each environment.
+_SCREEN = _SubstructureScreen(
+    _FUNCTIONAL_GROUP_PATTERNS + _BRICS_ENVIRONMENTS,
+    starts_of=range(len(_FUNCTIONAL_GROUP_PATTERNS), len(_FUNCTIONAL_GROUP_PATTERNS) + len(_BRICS_ENVIRONMENTS)))
+
+
+def screen_substructures(mol: Chem.Mol, atoms: np.ndarray | None = None,
+                         bonds: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """What `_SubstructureScreen` leaves to search in `mol`: `(85,)` bool, whether each `fr_*` pattern may match, and
+    `(num_atoms, 16)` bool, whether each atom may start a match of each BRICS environment (`_BRICS_ENVIRONMENTS`).
+    `atoms` / `bonds`: the molecule's `atom_table` / `bond_table`, read from `mol` when not given."""
+    atoms = atom_table(mol) if atoms is None else atoms
+    bonds = bond_table(mol) if bonds is None else bonds
+    possible, starts = _SCREEN.screen(screen_slots(atoms, bonds), bonds[:, :2], bonds[:, 2])
+    return possible[:len(_FUNCTIONAL_GROUP_PATTERNS)], starts
+
+
+def brics_cut_bonds(mol: Chem.Mol, bonds: np.ndarray | None = None, candidates: np.ndarray | None = None,
+                    screen: bool = True) -> np.ndarray:
     """RDKit indices of the bonds BRICS cuts, each once: the bonds of `brics_bonds`, found with one search per
     environment instead of one per rule. Returns `(num_cut_bonds,)` int64, ascending.
 
     A rule `[$(E1)]-;!@[$(E2)]` of `BRICS.bondMatchers` matches an acyclic single bond (`=` rules: double) whose atoms
     match the one-atom queries `[$(E1)]` and `[$(E2)]`, in either direction; an atom matches `[$(E)]` when it starts a
-    match of E, which is how RDKit evaluates both ends of the rule. So each of the 16 distinct environments is searched
-    once, every atom gets a 0/1 row of the environments it matches, and a bond is cut when (begin row) x (rule matrix
-    of its bond type) x (end row) is not zero.
+    match of E, which is how RDKit evaluates both ends of the rule. So each of the 16 distinct environments E is
+    searched once (all its matches, not made unique, so that every first atom is found), every atom gets a 0/1 row of
+    the environments it starts, and a bond is cut when (begin row) x (rule matrix of its bond type) x (end row) is not
+    zero. With `screen` only the environments that can take part in a cut are
+    searched: those of a rule whose two environments the screen allows at the two ends of some acyclic bond of the
+    rule's type (`candidates`, `(num_atoms, 16)` bool, from `screen_substructures` when not given); the other
+    environments add nothing to any bond. `bonds`: the molecule's `bond_table`, read when not given.
     """
-    table = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx(), b.GetBondType(), b.IsInRing())
-                      for b in molecule_bonds(mol)], dtype=np.int64).reshape(-1, 4)
-    acyclic = table[:, 3] == 0
+    table = bond_table(mol) if bonds is None else bonds
+    acyclic = table[:, 5] == 0
     if not acyclic.any():
         return np.zeros(0, dtype=np.int64)
-    environment = np.zeros((mol.GetNumAtoms(), len(_BRICS_ATOM_QUERIES)), dtype=np.float32)
-    for column, query in enumerate(_BRICS_ATOM_QUERIES):
-        environment[[match[0] for match in mol.GetSubstructMatches(query, maxMatches=_ALL_MATCHES)], column] = 1.0
+    if not screen:
+        candidates = np.ones((mol.GetNumAtoms(), len(_BRICS_ENVIRONMENTS)), dtype=bool)
+    elif candidates is None:
+        candidates = screen_substructures(mol, bonds=table)[1]
+    possible = candidates.astype(np.float32)
+    searched = np.zeros(len(_BRICS_ENVIRONMENTS), dtype=bool)
+    for bond_type, rules in _BRICS_RULES:
+        which = np.flatnonzero(acyclic & (table[:, 2] == bond_type))
+        pairs = (possible[table[which, 0]].T @ possible[table[which, 1]]) * rules > 0  # (begin env, end env)
+        searched |= pairs.any(axis=0) | pairs.any(axis=1)
+    environment = np.zeros((mol.GetNumAtoms(), len(_BRICS_ENVIRONMENTS)), dtype=np.float32)
+    for column in np.flatnonzero(searched):
+        matches = mol.GetSubstructMatches(_BRICS_ENVIRONMENTS[column], uniquify=False, maxMatches=_ALL_MATCHES)
+        environment[[match[0] for match in matches], column] = 1.0
     cut = np.zeros(len(table), dtype=bool)
     for bond_type, rules in _BRICS_RULES:
         which = np.flatnonzero(acyclic & (table[:, 2] == bond_type))
@@ -432,7 +858,8 @@ def brics_cut_bonds(mol: Chem.Mol) -> np.ndarray:
     return np.flatnonzero(cut)
 
 
-def brics_fragment_ids(mol: Chem.Mol, canonical_rank: np.ndarray, bonds: np.ndarray | None = None) -> np.ndarray:
+def brics_fragment_ids(mol: Chem.Mol, canonical_rank: np.ndarray, bonds: np.ndarray | None = None,
+                       cut_bonds: np.ndarray | None = None) -> np.ndarray:
     """Fragment of each atom after cutting BRICS bonds (disconnected parts such as salts are fragments too).
 
     Fragments are the connected components of the bond graph without the BRICS bonds, numbered by the lowest
@@ -440,12 +867,28 @@ def brics_fragment_ids(mol: Chem.Mol, canonical_rank: np.ndarray, bonds: np.ndar
     `DENSE_DISTANCE_MAX_ATOMS` atoms the bonds come from `brics_cut_bonds` and RDKit finds the components
     (`FragmentOnBonds`, then `GetMolFrags`: no sparse matrix to build). Above, where one search per environment
     returns thousands of atoms while most rules' environments are absent, from `brics_bonds`, and the components from
-    `scipy.sparse.csgraph` on `bonds`: (num_bonds, 2) atom pairs, read from `mol` when not given.
+    `scipy.sparse.csgraph` on `bonds`: (num_bonds, 2) atom pairs in RDKit's bond order, read from `mol` when not
+    given. `cut_bonds`: what `brics_cut_bonds(mol)` returns, computed when not given (used up to
+    `DENSE_DISTANCE_MAX_ATOMS` atoms). Up to `MATRIX_DISTANCE_MAX_ATOMS` atoms the components are the rows of the
+    reachability matrix of the kept bonds (squared until every path is covered), with no RDKit copy of the molecule.
     Returns `(num_atoms,)` int64.
     """
     num_atoms = mol.GetNumAtoms()
-    if num_atoms <= DENSE_DISTANCE_MAX_ATOMS:
-        cut = brics_cut_bonds(mol)
+    if num_atoms <= MATRIX_DISTANCE_MAX_ATOMS:
+        cut = brics_cut_bonds(mol) if cut_bonds is None else cut_bonds
+        bonds = bond_atom_pairs(molecule_bonds(mol)) if bonds is None else bonds
+        reachable = np.eye(num_atoms, dtype=np.float32)
+        reachable[bonds[:, 0], bonds[:, 1]] = reachable[bonds[:, 1], bonds[:, 0]] = 1.0
+        if len(cut):
+            cut_pairs = bonds[cut]
+            reachable[cut_pairs[:, 0], cut_pairs[:, 1]] = reachable[cut_pairs[:, 1], cut_pairs[:, 0]] = 0.0
+        for _ in range(max(num_atoms - 1, 1).bit_length()):  # paths of up to 2, 4, ... bonds
+            reachable = ((reachable @ reachable) > 0).astype(np.float32)
+        # each atom's fragment by the lowest canonical rank in it, numbered in the order of those ranks
+        lowest_rank = np.where(reachable > 0, canonical_rank, np.iinfo(np.int64).max).min(axis=1)
+        return np.unique(lowest_rank, return_inverse=True)[1].astype(np.int64).reshape(num_atoms)
+    elif num_atoms <= DENSE_DISTANCE_MAX_ATOMS:
+        cut = brics_cut_bonds(mol) if cut_bonds is None else cut_bonds
         pieces = Chem.FragmentOnBonds(mol, cut.tolist(), addDummies=False) if len(cut) else mol
         atoms_of_fragment = Chem.GetMolFrags(pieces, asMols=False, sanitizeFrags=False)
         num_fragments = len(atoms_of_fragment)
@@ -521,22 +964,25 @@ def consecutive_distances(
 
 def _small_graph_distances(bonds: np.ndarray, num_atoms: int, sources: np.ndarray, targets: np.ndarray,
                            limit: int) -> np.ndarray:
-    """Hops from `sources[k]` to `targets[k]` (`limit` when more than `limit - 1`), by a breadth-first search from all
-    sources at once on a dense (num_atoms, num_atoms) adjacency matrix: one small matrix product per hop, for
-    molecules of at most `MATRIX_DISTANCE_MAX_ATOMS` atoms. Returns `(len(sources),)` int64."""
-    adjacency = np.zeros((num_atoms, num_atoms), dtype=np.float32)
-    adjacency[bonds[:, 0], bonds[:, 1]] = adjacency[bonds[:, 1], bonds[:, 0]] = 1.0
-    pairs = np.arange(len(sources))
-    reached = np.zeros((len(sources), num_atoms), dtype=bool)
-    reached[pairs, sources] = True
-    frontier = reached
-    distances = np.full(len(sources), limit, dtype=np.int64)
-    for hop in range(1, limit):
-        frontier = ((frontier.astype(np.float32) @ adjacency) > 0) & ~reached  # atoms first reached at this hop
-        reached |= frontier
-        distances[frontier[pairs, targets]] = hop
-        if reached[pairs, targets].all() or not frontier.any():
+    """Hops from `sources[k]` to `targets[k]` (`limit` when more than `limit - 1`; the pairs are distinct atoms), by a
+    breadth-first search from all sources at once on a dense (num_atoms, num_atoms) adjacency matrix with self-loops:
+    row k of `reached` after h - 1 products is nonzero exactly at the atoms within h hops of `sources[k]` (it counts
+    walks: sums of non-negative terms, which float32 keeps positive), and a pair's distance is 1 plus the number of
+    hops h < `limit` that have not reached its target. One small matrix product per hop, for molecules of at most
+    `MATRIX_DISTANCE_MAX_ATOMS` atoms.
+    Returns `(len(sources),)` int64."""
+    closed = np.eye(num_atoms, dtype=np.float32)
+    closed[bonds[:, 0], bonds[:, 1]] = closed[bonds[:, 1], bonds[:, 0]] = 1.0
+    target_cells = targets + num_atoms * np.arange(len(sources))  # flat positions of the targets in (pairs, atoms)
+    reached = closed[sources]  # within 1 hop
+    unmet = reached.take(target_cells) == 0
+    distances = 1 + unmet.astype(np.int64)
+    for _ in range(2, limit):
+        if not unmet.any():
             break
+        reached = reached @ closed
+        unmet &= reached.take(target_cells) == 0
+        distances += unmet
     return distances
 
 
@@ -562,26 +1008,37 @@ def _bounded_pair_distances(adjacency: csr_matrix, sources: np.ndarray, targets:
     return distances
 
 
-def functional_group_counts(mol: Chem.Mol) -> np.ndarray:
+def functional_group_counts(mol: Chem.Mol, possible: np.ndarray | None = None, screen: bool = True) -> np.ndarray:
     """RDKit `fr_*` functional-group counts (their SMARTS, unique matches, without RDKit's cap of 1,000 matches).
-    Returns `(85,)` float32."""
-    return np.array(
-        [len(mol.GetSubstructMatches(pattern, maxMatches=_ALL_MATCHES)) for pattern in _FUNCTIONAL_GROUP_PATTERNS],
-        dtype=np.float32,
-    )
+    With `screen`, a pattern that `screen_substructures` rules out counts 0 without a search (`possible`: its `(85,)`
+    bool result, computed when not given); the counts are the same. Returns `(85,)` float32."""
+    if not screen:
+        possible = np.ones(len(_FUNCTIONAL_GROUP_PATTERNS), dtype=bool)
+    elif possible is None:
+        possible = screen_substructures(mol)[0]
+    counts = np.zeros(len(_FUNCTIONAL_GROUP_PATTERNS), dtype=np.float32)
+    for index in np.flatnonzero(possible):
+        counts[index] = len(mol.GetSubstructMatches(_FUNCTIONAL_GROUP_PATTERNS[index], maxMatches=_ALL_MATCHES))
+    return counts
 
 
 def mol_to_graph(mol: Chem.Mol, scheme: FeatureScheme, max_distance: int) -> MolecularGraph:
     """Featurize a parsed molecule (see `MolecularGraph`); `mol` is in canonical atom order (`parse_smiles`), so the
-    atom index is the canonical rank. Bonds are listed by their (lower, higher) atom index."""
+    atom index is the canonical rank. Bonds are listed by their (lower, higher) atom index. RDKit's per-atom and
+    per-bond values are read once (`atom_table`, `bond_table`) for the features, the substructure screen and BRICS."""
     num_atoms = mol.GetNumAtoms()
-    bonds = bond_atom_pairs(molecule_bonds(mol))
-    bonds = np.sort(bonds, axis=1)
+    atoms, raw_bonds = atom_table(mol), bond_table(mol)
+    bonds = np.sort(raw_bonds[:, :2], axis=1)
     bond_order = np.lexsort((bonds[:, 1], bonds[:, 0]))
-    bonds, bond_features = bonds[bond_order], scheme.bond_features(mol)[bond_order]
+    bond_features = (scheme.bond_features(mol) if scheme.bond_features_from_table is None
+                     else scheme.bond_features_from_table(raw_bonds))
+    bonds, bond_features = bonds[bond_order], bond_features[bond_order]
+    possible_groups, environment_candidates = screen_substructures(mol, atoms, raw_bonds)
     canonical_rank = np.arange(num_atoms, dtype=np.int64)
     degrees = np.bincount(bonds.reshape(-1), minlength=num_atoms)
-    fragment_ids = brics_fragment_ids(mol, canonical_rank, bonds)
+    cut_bonds = (brics_cut_bonds(mol, raw_bonds, environment_candidates) if num_atoms <= DENSE_DISTANCE_MAX_ATOMS
+                 else None)
+    fragment_ids = brics_fragment_ids(mol, canonical_rank, raw_bonds[:, :2], cut_bonds)
     order = structure_aware_order(fragment_ids, degrees, canonical_rank)
     structure_rank = np.empty(num_atoms, dtype=np.int64)
     structure_rank[order] = np.arange(num_atoms)
@@ -591,14 +1048,15 @@ def mol_to_graph(mol: Chem.Mol, scheme: FeatureScheme, max_distance: int) -> Mol
     distance_to_previous[order[1:]] = gaps
     distance_to_next[order[:-1]] = gaps
     return MolecularGraph(
-        atom_features=scheme.atom_features(mol),
+        atom_features=(scheme.atom_features(mol) if scheme.atom_features_from_table is None
+                       else scheme.atom_features_from_table(atoms)),
         edge_index=np.concatenate([bonds, bonds[:, ::-1]]).T.copy(),
         bond_features=np.concatenate([bond_features, bond_features]),
         fragment_ids=fragment_ids,
         structure_rank=structure_rank,
         distance_to_previous=distance_to_previous,
         distance_to_next=distance_to_next,
-        motif_counts=functional_group_counts(mol),
+        motif_counts=functional_group_counts(mol, possible_groups),
     )
 
 

@@ -55,22 +55,52 @@ def _graph_array(value, dtype) -> np.ndarray:
 
 
 def collate_graphs(graphs: Sequence[MolecularGraph | dict], feature_scheme: str = "ogb") -> dict[str, torch.Tensor]:
-    """Stack molecules into one flat batch; torch_geometric offsets `edge_index` per molecule.
+    """Stack molecules into one flat batch, each molecule's `edge_index` offset by the atoms before it: the tensors of
+    torch_geometric's `Batch.from_data_list` (`collate_graphs_with_pyg`), concatenated with NumPy.
 
     A molecule is a `MolecularGraph` or a row with the `GRAPH_COLUMNS` (what `HSANetProcessor.featurize_dataset`
     writes), so pre-featurized rows batch exactly like graphs featurized on the fly; `feature_scheme` gives a row's
     bond feature width (a molecule without bonds stores an empty list)."""
+    molecules = [_graph_arrays(g, feature_scheme) for g in graphs]
+    if not molecules:
+        raise ValueError("cannot collate an empty list of graphs")
+    num_atoms = np.array([arrays["atom_features"].shape[0] for arrays in molecules], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(num_atoms)[:-1]])
+    batch = {name: torch.from_numpy(np.concatenate([arrays[name] for arrays in molecules]))
+             for name in ("atom_features", "bond_features", "structure_rank", "distance_to_previous",
+                          "distance_to_next")}
+    return {
+        "atom_features": batch["atom_features"],
+        "edge_index": torch.from_numpy(np.concatenate(
+            [arrays["edge_index"] + offset for arrays, offset in zip(molecules, offsets.tolist())], axis=1)),
+        "bond_features": batch["bond_features"],
+        "num_atoms": torch.from_numpy(num_atoms),
+        "structure_rank": batch["structure_rank"],
+        "distance_to_previous": batch["distance_to_previous"],
+        "distance_to_next": batch["distance_to_next"],
+        "motif_counts": torch.from_numpy(np.stack([arrays["motif_counts"] for arrays in molecules])),
+    }
+
+
+def _graph_arrays(g: MolecularGraph | dict, feature_scheme: str) -> dict[str, np.ndarray]:
+    """One molecule's `GRAPH_COLUMNS` as arrays of the batch's dtypes and shapes."""
+    if not isinstance(g, Mapping):  # a `MolecularGraph` (of this module or of a remote-code copy of it)
+        return {name: getattr(g, name) for name in GRAPH_COLUMNS}
+    arrays = {name: _graph_array(g[name], np.float32 if name == "motif_counts" else np.int64)
+              for name in GRAPH_COLUMNS}
+    arrays["atom_features"] = arrays["atom_features"].reshape(arrays["structure_rank"].shape[0], -1)
+    arrays["edge_index"] = arrays["edge_index"].reshape(2, -1)
+    arrays["bond_features"] = arrays["bond_features"].reshape(
+        -1, len(FEATURE_SCHEMES[feature_scheme].bond_vocabulary_sizes))
+    return arrays
+
+
+def collate_graphs_with_pyg(graphs: Sequence[MolecularGraph | dict],
+                            feature_scheme: str = "ogb") -> dict[str, torch.Tensor]:
+    """`collate_graphs` through torch_geometric's `Batch.from_data_list` (the reference it is tested against)."""
     data = []
     for g in graphs:
-        if not isinstance(g, Mapping):  # a `MolecularGraph` (of this module or of a remote-code copy of it)
-            arrays = {name: getattr(g, name) for name in GRAPH_COLUMNS}
-        else:
-            arrays = {name: _graph_array(g[name], np.float32 if name == "motif_counts" else np.int64)
-                      for name in GRAPH_COLUMNS}
-            arrays["atom_features"] = arrays["atom_features"].reshape(arrays["structure_rank"].shape[0], -1)
-            arrays["edge_index"] = arrays["edge_index"].reshape(2, -1)
-            arrays["bond_features"] = arrays["bond_features"].reshape(
-                -1, len(FEATURE_SCHEMES[feature_scheme].bond_vocabulary_sizes))
+        arrays = _graph_arrays(g, feature_scheme)
         data.append(Data(
             x=torch.from_numpy(arrays["atom_features"]),
             edge_index=torch.from_numpy(arrays["edge_index"]),
