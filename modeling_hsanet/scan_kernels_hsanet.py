@@ -220,5 +220,15 @@ def selective_scan_numba(u, delta, A, B, C, D):
     inner); `A` (inner, state); `B`, `C` (batch, length, state); `D` (inner,)). Returns `y` (batch, length, inner)."""
     if numba is None:
         raise ImportError("selective_scan_numba needs numba: `pip install numba`.")
+    # the kernels do not check bounds: shapes are checked here, so a mismatch is an error and never a stray read
+    batch, length, inner = u.shape if u.dim() == 3 else (None, None, None)
+    state_size = A.shape[1] if A.dim() == 2 else None
+    expected = {"u": (batch, length, inner), "delta": (batch, length, inner), "A": (inner, state_size),
+                "B": (batch, length, state_size), "C": (batch, length, state_size), "D": (inner,)}
+    for name, tensor in zip(expected, (u, delta, A, B, C, D)):
+        if tuple(tensor.shape) != expected[name] or None in expected[name] or tensor.device.type != "cpu":
+            raise ValueError(f"selective_scan_numba: `{name}` must be a CPU tensor of shape {expected[name]} "
+                             f"(batch, length, inner, state from `u` and `A`), got {tuple(tensor.shape)} on "
+                             f"{tensor.device}")
     u, delta, A, B, C, D = (x.to(torch.float32).contiguous() for x in (u, delta, A, B, C, D))
     return NumbaSelectiveScan.apply(u, delta, A, B, C, D)

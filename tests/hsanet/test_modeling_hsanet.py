@@ -144,6 +144,19 @@ def test_numba_scan_propagates_nan_and_ignores_right_padding():
     assert torch.isnan(y[1, 2, 4:]).all() and torch.isfinite(y[1, 2, :4]).all() and torch.isfinite(y[0]).all()
 
 
+@requires_numba
+def test_numba_scan_refuses_mismatched_shapes():
+    """The kernels do not check bounds, so shapes are checked before: an error naming the argument, never a stray
+    read."""
+    u, delta, A, B, C, D = model_layout(*random_scan_inputs(length=9, dtype=torch.float32))
+    with pytest.raises(ValueError, match="`B` must be a CPU tensor of shape"):
+        selective_scan_numba(u, delta, A, B[:, :5], C, D)
+    with pytest.raises(ValueError, match="`D` must be"):
+        selective_scan_numba(u, delta, A, B, C, D[:2])
+    with pytest.raises(ValueError, match="`u` must be"):
+        selective_scan_numba(u[0], delta, A, B, C, D)
+
+
 def embed(model, processor, smiles):
     with torch.no_grad():
         return model(**processor(smiles)).pooler_output
