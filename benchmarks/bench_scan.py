@@ -12,9 +12,10 @@ a. The selective scan HSA-Net's Graph-Mamba projector runs on CPU: the numba ker
    Time: best of `--repeats` runs after that call, in CPU seconds of the process (`time.process_time`), which a busy
    machine disturbs less than wall time; with `--threads 1` (the default) the two are the same on a quiet machine.
 b. The Graph-Mamba projector against the cross-attention projector (HSA-Net's two projectors, one GIN level of the
-   default config, width 300, on the same 32 c-Met molecules), forward, eval mode: time, and the floating-point
-   operations of their matrix products (`torch.utils.flop_counter`). The Graph-Mamba projector is the same
-   cross-attention pooling plus a neighbour projection and two Mamba blocks, so that ratio bounds the time ratio.
+   default config, width 300, on the same 32 c-Met molecules), and the Graph-Mamba projector with one direction
+   (`graph_mamba_bidirectional=False`), forward, eval mode: time, and the floating-point operations of their matrix
+   products (`torch.utils.flop_counter`). The Graph-Mamba projector is the same cross-attention pooling plus a
+   neighbour projection and one Mamba block per direction, so that ratio bounds the time ratio.
 
 The sequential loop keeps every step's tensors for backward: at length 4,096 that needs several GB and minutes, so
 its forward + backward is run there only with `--long-loop`. Options: `--quick` (length 64 only, fewer
@@ -23,6 +24,7 @@ repeats), `--threads N` (default 1), `--repeats N`.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import os
@@ -158,34 +160,36 @@ def scan_rows(lengths, repeats: int, threads: int, long_loop: bool) -> list[list
 
 
 def projector_rows(repeats: int) -> tuple[list[list[str]], float]:
-    """Table b: one Graph-Mamba and one cross-attention projector of the default config on 32 c-Met molecules, with
-    the floating-point operations of their matrix products (`torch.utils.flop_counter`): the Graph-Mamba projector is
-    the cross-attention pooling plus a neighbour projection and two Mamba blocks, so their ratio bounds the time ratio
-    once the scan is cheap."""
+    """Table b: one Graph-Mamba and one cross-attention projector of the default config on 32 c-Met molecules, and a
+    Graph-Mamba projector with `graph_mamba_bidirectional=False` (same weights, its forward block only), with the
+    floating-point operations of their matrix products (`torch.utils.flop_counter`): the Graph-Mamba projector is the
+    cross-attention pooling plus a neighbour projection and one Mamba block per direction, so their ratio bounds the
+    time ratio once the scan is cheap."""
     processor = HSANetProcessor()
     inputs = processor(load_cmet_smiles()[:BATCH])
     with torch.no_grad():
         model = build_model(projector_mode="adaptive")
         node_states, layout, structure = projector_inputs(model, inputs)
         mamba, attention = model.projector.graph_mamba[0], model.projector.cross_attention[0]
-        def run_mamba():
-            return mamba(node_states, layout, **structure)
+        one_direction = copy.deepcopy(mamba)
+        one_direction.backward_scan = None  # what graph_mamba_bidirectional=False builds
 
-        def run_attention():
-            return attention(node_states, layout)
-
-        t_mamba = measure(run_mamba, repeats)
-        t_attention = measure(run_attention, repeats)
+        runs = {
+            "GraphMambaProjector (bidirectional, default)": lambda: mamba(node_states, layout, **structure),
+            "GraphMambaProjector (graph_mamba_bidirectional=False)":
+                lambda: one_direction(node_states, layout, **structure),
+            "CrossAttentionProjector": lambda: attention(node_states, layout),
+        }
+        times = {name: measure(run, repeats) for name, run in runs.items()}
     flops = {}
-    for name, run in (("mamba", run_mamba), ("attention", run_attention)):
+    for name, run in runs.items():
         with FlopCounterMode(display=False) as counter:  # its module tracker needs autograd on
             run()
         flops[name] = counter.get_total_flops()
     n_atoms = int(inputs["num_atoms"].sum())
-    rows = [[name, ms(t.median), f"{t.median * 1e6 / n_atoms:.1f}", f"{t.median / t_attention.median:.1f}x",
-             f"{flops[key] / 1e9:.2f}", f"{flops[key] / flops['attention']:.1f}x"]
-            for name, key, t in (("GraphMambaProjector", "mamba", t_mamba),
-                                 ("CrossAttentionProjector", "attention", t_attention))]
+    reference = "CrossAttentionProjector"
+    rows = [[name, ms(t.median), f"{t.median * 1e6 / n_atoms:.1f}", f"{t.median / times[reference].median:.1f}x",
+             f"{flops[name] / 1e9:.2f}", f"{flops[name] / flops[reference]:.1f}x"] for name, t in times.items()]
     return rows, n_atoms
 
 

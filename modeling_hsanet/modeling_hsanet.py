@@ -517,7 +517,8 @@ class GraphMambaProjector(GradientCheckpointingLayer):
     1. Adjacency: each atom adds a projection of the mean of its bonded neighbours (one message-passing step, as the
        local MPNN beside Graph-Mamba's global scan); linear in the number of bonds.
     2. Order: atoms are scanned in the featurizer's structure-aware order (BRICS fragment, degree, canonical rank),
-       forward and backward over each molecule's own length, each direction with its own parameters.
+       forward and backward over each molecule's own length, each direction with its own parameters (forward only
+       with `config.graph_mamba_bidirectional=False`, as Graph-Mamba's and MOL-Mamba's code).
     3. Distance: the scan's step size sees the graph distance between consecutive atoms
        (`StructureAwareSelectiveScan`).
     4. Reduction: learned queries attend over the scanned atoms (as `CrossAttentionProjector`).
@@ -529,7 +530,7 @@ class GraphMambaProjector(GradientCheckpointingLayer):
         self.neighbour_proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.norm = nn.LayerNorm(config.hidden_size)
         self.forward_scan = StructureAwareSelectiveScan(config)
-        self.backward_scan = StructureAwareSelectiveScan(config)
+        self.backward_scan = StructureAwareSelectiveScan(config) if config.graph_mamba_bidirectional else None
         self.pool = QueryCrossAttention(config, config.num_query_tokens)
 
     def forward(
@@ -551,6 +552,8 @@ class GraphMambaProjector(GradientCheckpointingLayer):
             (self.forward_scan, layout.forward_position, distance_to_previous),
             (self.backward_scan, layout.backward_position, distance_to_next),
         ):
+            if scan is None:  # graph_mamba_bidirectional=False
+                continue
             output = scan(layout.to_dense(states, position), layout.to_dense(distance, position))
             scanned = scanned + layout.from_dense(output, position)
         return self.pool(layout.to_dense(scanned, layout.forward_position), layout.mask, output_attentions)

@@ -3,7 +3,7 @@ import torch
 from rdkit import Chem
 from transformers import AutoConfig, AutoModel
 
-from modeling_hsanet import HSANetForMolecularPropertyPrediction, HSANetModel
+from modeling_hsanet import HSANetConfig, HSANetForMolecularPropertyPrediction, HSANetModel
 from modeling_hsanet.modeling_hsanet import resolve_problem_type, selective_scan, selective_scan_pytorch
 from modeling_hsanet.scan_kernels_hsanet import numba_scan_available, selective_scan_numba
 from tests.common import ModelTesterMixin
@@ -369,3 +369,32 @@ class TestHSANetForMolecularPropertyPredictionHarness(HSANetForMolecularProperty
                            " (a cold compile costs ~40 s of the 15-minute test budget)")
     expected_slices = {"logits": [-4.116184e-05, -0.003004631, -9.415951e-05, -0.001974019, -0.0004667671,
                                   -0.002893551, -1.71203e-05, -0.002541597]}
+
+
+def test_one_direction_graph_mamba_has_one_scan_and_round_trips(tmp_path):
+    """`graph_mamba_bidirectional=False`: one Mamba block per projector, gradients reach it, the choice is saved, and
+    old configs (no such field) keep both directions."""
+    from tests.model_testers import HSANET_TINY
+
+    torch.manual_seed(0)
+    config = HSANetConfig(**HSANET_TINY, projector_mode="graph_mamba", graph_mamba_bidirectional=False)
+    model = HSANetModel(config)
+    assert all(projector.backward_scan is None for projector in model.projector.graph_mamba)
+    assert not any("backward_scan" in name for name, _ in model.named_parameters())
+    inputs = model.dummy_inputs
+    outputs = model(**inputs)
+    outputs.last_hidden_state.pow(2).mean().backward()
+    scan = model.projector.graph_mamba[0].forward_scan
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in scan.parameters())
+    model.eval()
+    model.save_pretrained(tmp_path)
+    reloaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert reloaded.config.graph_mamba_bidirectional is False
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(**inputs).last_hidden_state, model(**inputs).last_hidden_state,
+                                   atol=1e-5, rtol=1e-5)
+    legacy = config.to_dict()
+    legacy.pop("graph_mamba_bidirectional")
+    assert HSANetConfig.from_dict(legacy).graph_mamba_bidirectional is True
+    with pytest.raises(ValueError, match="graph_mamba_bidirectional"):
+        HSANetConfig(**HSANET_TINY, graph_mamba_bidirectional="no")
