@@ -169,6 +169,9 @@ class SweetTokenizerConfig(PreTrainedConfig):
         vocabulary_verb_share (`float`, *optional*, defaults to 0.5): how `primary_word_class` tells a verb from a noun
             or adjective spelled alike: a verb when the verb's other forms ("walked", "walking") are together at least
             this many times as frequent as the word itself.
+        vocabulary_max_words_per_class (`int`, *optional*): after the other filters, keep only this many most
+            frequent words (`wordfreq`) of each word class (adjectives, nouns, verbs, adverbs; see
+            `codebook_sweet.most_frequent_per_class`), to size a codebook to the data; `None` keeps every word.
         encoder_attention (`str`, *optional*, defaults to `"full"`): `"full"`, joint attention over all positions of
             a clip (the first version); `"frame_group"`, attention within each frame group, as the authors (frame
             groups then mix only in the temporal branch and the spatial queries' time average).
@@ -246,6 +249,7 @@ class SweetTokenizerConfig(PreTrainedConfig):
         vocabulary_lemmas_only: bool = True,
         vocabulary_class_disjoint: bool = True,
         vocabulary_verb_share: float = 0.5,
+        vocabulary_max_words_per_class: int | None = None,
         encoder_attention: str = "full",
         encoder_window_size: int | None = None,
         spatial_query_context: str = "last",
@@ -313,6 +317,7 @@ class SweetTokenizerConfig(PreTrainedConfig):
         self.vocabulary_lemmas_only = vocabulary_lemmas_only
         self.vocabulary_class_disjoint = vocabulary_class_disjoint
         self.vocabulary_verb_share = vocabulary_verb_share
+        self.vocabulary_max_words_per_class = vocabulary_max_words_per_class
         self.encoder_attention = encoder_attention
         self.encoder_window_size = encoder_window_size
         self.spatial_query_context = spatial_query_context
@@ -526,3 +531,8 @@ class SweetTokenizerConfig(PreTrainedConfig):
         require(isinstance(self.vocabulary_class_disjoint, bool), "vocabulary_class_disjoint", "a bool")
         require(isinstance(self.vocabulary_verb_share, (int, float)) and self.vocabulary_verb_share > 0,
                 "vocabulary_verb_share", "a number > 0")
+        require(self.vocabulary_max_words_per_class is None
+                or (isinstance(self.vocabulary_max_words_per_class, int)
+                    and not isinstance(self.vocabulary_max_words_per_class, bool)
+                    and self.vocabulary_max_words_per_class >= 2), "vocabulary_max_words_per_class",
+                "None or an integer >= 2 (a spatial token takes 2 adjectives)")

@@ -742,9 +742,10 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         (adjectives then nouns, verbs then adverbs, each in token id order; `codebook_sweet.factor_indices`) and
         `{branch}_factor_sizes` records the blocks.
 
-        `max_words` keeps the first words of each codebook (token id order, before the split into factors); a
-        ValueError with the numbers when a codebook has fewer, or when a factor gets fewer words than a token takes
-        from it. `language_model_name` is what `config.language_model_name_or_path` records (provenance); by
+        `max_words` keeps the first words of each codebook (token id order, before the split into factors), then
+        `config.vocabulary_max_words_per_class` the most frequent words of each word class; a ValueError with the
+        numbers when a codebook has fewer, or when a factor gets fewer words than a token takes from it.
+        `language_model_name` is what `config.language_model_name_or_path` records (provenance); by
         default `codebook_sweet.language_model_name`: a hub id as given, for a local folder a name, never a path of
         this machine. `captions` (a text file, or an iterable of strings such as a `datasets` column) and
         `caption_window`: the co-occurrence graph of the GCN code vectors, see `set_codebook_graph`; without
@@ -752,8 +753,10 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         from .codebook_sweet import (
             SPATIAL_WORD_CLASSES,
             TEMPORAL_WORD_CLASSES,
+            LanguageCodebook,
             build_language_codebook,
             factor_indices,
+            most_frequent_per_class,
         )
         from .codebook_sweet import language_model_name as portable_name
 
@@ -763,6 +766,16 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
                        verb_share=config.vocabulary_verb_share)
         codebooks = {"spatial": build_language_codebook(language_model, SPATIAL_WORD_CLASSES, **filters),
                      "temporal": build_language_codebook(language_model, TEMPORAL_WORD_CLASSES, **filters)}
+        limit = config.vocabulary_max_words_per_class
+        if limit is not None:  # the most frequent words of each class, in token id order
+            for branch, codebook in codebooks.items():
+                kept = most_frequent_per_class(codebook.words, codebook.word_classes, limit,
+                                               config.vocabulary_verb_share)
+                codebooks[branch] = LanguageCodebook(
+                    words=[codebook.words[index] for index in kept],
+                    token_ids=[codebook.token_ids[index] for index in kept],
+                    embeddings=codebook.embeddings[kept], word_classes=codebook.word_classes,
+                    language_model=codebook.language_model)
         fields, embeddings = {}, {}
         for branch, codebook in codebooks.items():
             factors = config.codebook_factors(branch)
