@@ -17,7 +17,9 @@
    spatial-temporal training on images and clips.
 3. Baseline: diffusers' `VQModel` (a VQ-VAE with an 8x8 latent grid: 64 tokens per image, 17 x 64 per clip, i.e.
    4x SweetTokenizer's), trained with the same rows in the same order, the same number of optimizer steps, batch
-   size and learning-rate schedule (clips as frames; images only during the curriculum's image stages).
+   size and learning-rate schedule (clips as frames; images only during the curriculum's image stages). Its weights
+   are also kept at the step where its training time reaches SweetTokenizer's whole training time, and evaluated too:
+   the equal wall-clock row (a snapshot of the same run, so its learning rate is not yet annealed there).
 4. PSNR / SSIM / tokens / codebook usage (per factor: adjectives, nouns, verbs, adverbs) on the test sets, example
    words, a PNG grid of originals and reconstructions.
 
@@ -206,6 +208,22 @@ class MediaScheduleCallback(TrainerCallback):
 
     def on_step_begin(self, args, state, control, **kwargs):
         self.collator.media = stage_at(self.stages, state.global_step).media
+
+
+class WallClockSnapshot(TrainerCallback):
+    """A copy of the model's weights at the end of the first step by which training has taken `seconds` of wall time:
+    the baseline at equal wall-clock time, within the same run (its learning rate then not yet annealed)."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.state_dict, self.step, self.start = seconds, None, None, None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if self.state_dict is None and time.perf_counter() - self.start >= self.seconds:
+            self.state_dict = {name: value.detach().clone() for name, value in model.state_dict().items()}
+            self.step = state.global_step
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -413,15 +431,20 @@ def main() -> None:
     sweet.eval()
 
     # VQModel on the same rows, same steps, batch size and schedule.
-    vq = None
+    vq = vq_equal_time = None
     if not args.skip_vqmodel:
         torch.manual_seed(args.seed)
         vq = VQModel(**VQ_CONFIG)
         frame_collator = FrameCollator(media=curriculum[0]["media"])
+        snapshot = WallClockSnapshot(timings["SweetTokenizer training"])
         _, timings["VQModel training"] = train("VQModel", VQModelForTraining(vq), rows, frame_collator, steps,
                                                args.batch_size, args.seed,
-                                               callbacks=[MediaScheduleCallback(curriculum, frame_collator)])
+                                               callbacks=[MediaScheduleCallback(curriculum, frame_collator), snapshot])
         vq.eval()
+        if snapshot.state_dict is not None:  # VQModel after SweetTokenizer's training time
+            vq_equal_time = VQModel(**VQ_CONFIG)
+            VQModelForTraining(vq_equal_time).load_state_dict(snapshot.state_dict)
+            vq_equal_time.eval()
 
     # Evaluation.
     start = time.perf_counter()
@@ -469,6 +492,10 @@ def main() -> None:
                     usage(vq_ids, VQ_CONFIG["num_vq_embeddings"]),
                 )
             )
+        if vq_equal_time is not None:
+            equal_out, equal_ids = vq_reconstruct(vq_equal_time, pixels)
+            results.append((f"{name} ({count})", f"VQModel at SweetTokenizer's training time (step {snapshot.step})",
+                            vq_tokens, quality(pixels, equal_out), usage(equal_ids, VQ_CONFIG["num_vq_embeddings"])))
         # Reference: the per-pixel mean of the matching training data (of every training frame for clips).
         mean = data[training_part[part]].mean(axis=(0, 2) if clips else 0)
         mean = np.broadcast_to(mean[:, None] if clips else mean, pixels.shape)
@@ -530,7 +557,8 @@ def main() -> None:
         buffer.numel() for name, buffer in sweet.named_buffers() if name.endswith("language_embeddings")
     )
     table = [
-        f"SweetTokenizer vs diffusers VQModel, {IMAGE_SIZE}x{IMAGE_SIZE} RGB, {date.today()}, "
+        f"SweetTokenizer{' vs diffusers VQModel' if vq is not None else ' (VQModel skipped)'}, "
+        f"{IMAGE_SIZE}x{IMAGE_SIZE} RGB, {date.today()}, "
         f"{platform.machine()} CPU, {args.threads} threads, {steps} steps of batch {args.batch_size} each, "
         f"seed {args.seed}",
         "",
