@@ -24,7 +24,7 @@
    words, a PNG grid of originals and reconstructions.
 
 Prints the tables and writes them to demo_outputs/sweet_results.md; the grid goes to
-demo_outputs/sweet_reconstructions.png. The defaults take about 3 minutes on 2 CPU cores.
+demo_outputs/sweet_reconstructions.png. The defaults take about 5 minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
