@@ -159,6 +159,18 @@ def load_data(num_photo_crops: int, num_train_clips: int, num_test_clips: int, s
     }
 
 
+def training_rows(data: dict[str, np.ndarray]) -> list[dict]:
+    """The training rows, in the order both tokenizers see them: digits and photograph crops, then clips."""
+    images = np.concatenate([data["train digits"], data["train photo crops"]])
+    return [{"pixel_values": image} for image in images] + [{"pixel_values": clip} for clip in data["train clips"]]
+
+
+def curriculum_for(steps: int) -> list[dict]:
+    """`CURRICULUM` as `SweetTokenizerTrainingArguments(curriculum=...)` stages for a run of `steps` steps."""
+    return [dict(name=name, start_step=round(fraction * steps), quantize=quantize, train_temporal=temporal,
+                 media=media) for name, fraction, quantize, temporal, media in CURRICULUM]
+
+
 def training_captions() -> list[str]:
     """Captions of the demo's own training data, for the co-occurrence graph of the GCN code vectors: one per training
     digit ("a white handwritten digit seven on a black background"), one per photograph, a few for the clips."""
@@ -385,8 +397,7 @@ def main() -> None:
 
     start = time.perf_counter()
     data = load_data(args.photo_crops, args.train_clips, args.test_clips, args.seed)
-    images = np.concatenate([data["train digits"], data["train photo crops"]])
-    rows = [{"pixel_values": image} for image in images] + [{"pixel_values": clip} for clip in data["train clips"]]
+    rows = training_rows(data)
     timings["data"] = time.perf_counter() - start
     steps = args.steps if args.epochs is None else math.ceil(args.epochs * len(rows) / args.batch_size)
     print(f"training rows: {len(data['train digits'])} digits + {len(data['train photo crops'])} photograph crops "
@@ -396,8 +407,7 @@ def main() -> None:
 
     # SweetTokenizer with MiniLM word codebooks.
     start = time.perf_counter()
-    curriculum = [dict(name=name, start_step=round(fraction * steps), quantize=quantize, train_temporal=temporal,
-                       media=media) for name, fraction, quantize, temporal, media in CURRICULUM]
+    curriculum = curriculum_for(steps)
     torch.manual_seed(args.seed)
     sweet_config = SweetTokenizerConfig(**SWEET_CONFIG, codebook_factorization=args.codebook_factorization,
                                         vocabulary_max_words_per_class=args.words_per_class or None,

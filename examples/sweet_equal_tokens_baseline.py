@@ -14,7 +14,6 @@ import argparse
 import os
 import sys
 
-import numpy as np
 import torch
 from diffusers import VQModel
 
@@ -31,10 +30,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = demo.load_data(400, 480, 32, args.seed)  # the demo's defaults
-    images = np.concatenate([data["train digits"], data["train photo crops"]])
-    rows = [{"pixel_values": image} for image in images] + [{"pixel_values": clip} for clip in data["train clips"]]
-    curriculum = [dict(name=name, start_step=round(fraction * args.steps), quantize=quantize, train_temporal=temporal,
-                       media=media) for name, fraction, quantize, temporal, media in demo.CURRICULUM]
+    rows, curriculum = demo.training_rows(data), demo.curriculum_for(args.steps)
     config = dict(demo.VQ_CONFIG)  # one more block: 32x32 -> a 4x4 grid of codes
     config["down_block_types"] = ("DownEncoderBlock2D",) * 4
     config["up_block_types"] = ("UpDecoderBlock2D",) * 4
