@@ -117,12 +117,6 @@ def _enum_index_table(enum_type, vocabulary: tuple) -> np.ndarray:
     return table
 
 
-def _range_index(values: np.ndarray, vocabulary: tuple) -> np.ndarray:
-    """Vectorised `_vocabulary_index` for a vocabulary of consecutive integers followed by `misc`."""
-    low, high = vocabulary[0], vocabulary[-2]
-    return np.where((values >= low) & (values <= high), values - low, len(vocabulary) - 1)
-
-
 _OGB_CHIRALITY_INDEX = _enum_index_table(Chem.ChiralType, OGB_ATOM_VOCABULARIES[1])
 _OGB_HYBRIDIZATION_INDEX = _enum_index_table(Chem.HybridizationType, OGB_ATOM_VOCABULARIES[6])
 _OGB_BOND_TYPE_INDEX = _enum_index_table(Chem.BondType, OGB_BOND_VOCABULARIES[0])
@@ -197,8 +191,8 @@ def ogb_atom_features(mol: Chem.Mol) -> np.ndarray:
 
 def ogb_atom_features_from_table(raw: np.ndarray) -> np.ndarray:
     """`ogb_atom_features` from the molecule's `atom_table`: the integer-range columns (atomic number, degree, charge,
-    hydrogens, radicals) mapped together (`_range_index`'s rule), the enum columns through their tables, aromatic and
-    in-ring as they are (`(False, True)`). Returns `(num_atoms, 9)` int64."""
+    hydrogens, radicals: consecutive integers then `misc`) mapped together, the enum columns through their tables,
+    aromatic and in-ring as they are (`(False, True)`). Returns `(num_atoms, 9)` int64."""
     features = np.empty_like(raw)
     values = raw[:, _OGB_RANGE_COLUMNS] - _OGB_RANGE_LOW
     features[:, _OGB_RANGE_COLUMNS] = np.where((values >= 0) & (values <= _OGB_RANGE_SPAN), values, _OGB_RANGE_MISC)
@@ -292,11 +286,7 @@ def pretrain_gnns_atom_features(mol: Chem.Mol) -> np.ndarray:
     (a dummy atom `*`) to the mask row 119, a chirality tag other than unspecified / CW / CCW to unspecified (0).
     Chirality is restated for neighbours in ascending atom index (`canonical_chiral_tag`), as in the `"ogb"` scheme.
     """
-    atomic_numbers, chirality = PRETRAIN_GNNS_ATOM_VOCABULARIES
-    rows = [(_index_or(atomic_numbers, atom.GetAtomicNum(), PRETRAIN_GNNS_MASK_ATOM_TYPE),
-             _index_or(chirality, str(canonical_chiral_tag(atom)), 0))
-            for atom in mol.GetAtoms()]  # RDKit exposes atoms one at a time
-    return np.array(rows, dtype=np.int64).reshape(-1, len(PRETRAIN_GNNS_ATOM_VOCABULARIES))
+    return pretrain_gnns_atom_features_from_table(atom_table(mol))
 
 
 def pretrain_gnns_atom_features_from_table(raw: np.ndarray) -> np.ndarray:
