@@ -13,9 +13,10 @@ a. The selective scan HSA-Net's Graph-Mamba projector runs on CPU: the numba ker
    machine disturbs less than wall time; with `--threads 1` (the default) the two are the same on a quiet machine.
 b. The Graph-Mamba projector against the cross-attention projector (HSA-Net's two projectors, one GIN level of the
    default config, width 300, on the same 32 c-Met molecules), and the Graph-Mamba projector with one direction
-   (`graph_mamba_bidirectional=False`), forward, eval mode: time, and the floating-point operations of their matrix
-   products (`torch.utils.flop_counter`). The Graph-Mamba projector is the same cross-attention pooling plus a
-   neighbour projection and one Mamba block per direction, so that ratio bounds the time ratio.
+   (`graph_mamba_bidirectional=False`), forward, eval mode: time (median CPU time of the process over `--repeats`
+   runs, the three projectors taking turns), and the floating-point operations of their matrix products
+   (`torch.utils.flop_counter`). The Graph-Mamba projector is the same cross-attention pooling plus a neighbour
+   projection and one Mamba block per direction, so that ratio bounds the time ratio.
 
 The sequential loop keeps every step's tensors for backward: at length 4,096 that needs several GB and minutes, so
 its forward + backward is run there only with `--long-loop`. Options: `--quick` (length 64 only, fewer
@@ -32,6 +33,7 @@ import platform
 import subprocess
 import sys
 import textwrap
+import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
@@ -39,12 +41,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
 from bench_hsanet import (  # noqa: E402
+    Timing,
     benchmark_parser,
     build_model,
     cpu_model,
     load_cmet_smiles,
     markdown_table,
-    measure,
     ms,
     parse_benchmark_args,
     projector_inputs,
@@ -159,6 +161,21 @@ def scan_rows(lengths, repeats: int, threads: int, long_loop: bool) -> list[list
     return rows
 
 
+def interleaved_cpu_times(runs: dict, repeats: int) -> dict[str, Timing]:
+    """CPU time of the process (`time.process_time`) of each of `runs` (name -> callable), after one warm-up call
+    each, the runs taking turns `repeats` times, so a load that comes and goes on a shared machine hits all of them
+    alike."""
+    for run in runs.values():
+        run()
+    samples = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.process_time()
+            run()
+            samples[name].append(time.process_time() - start)
+    return {name: Timing(values) for name, values in samples.items()}
+
+
 def projector_rows(repeats: int) -> tuple[list[list[str]], float]:
     """Table b: one Graph-Mamba and one cross-attention projector of the default config on 32 c-Met molecules, and a
     Graph-Mamba projector with `graph_mamba_bidirectional=False` (same weights, its forward block only), with the
@@ -180,7 +197,7 @@ def projector_rows(repeats: int) -> tuple[list[list[str]], float]:
                 lambda: one_direction(node_states, layout, **structure),
             "CrossAttentionProjector": lambda: attention(node_states, layout),
         }
-        times = {name: measure(run, repeats) for name, run in runs.items()}
+        times = interleaved_cpu_times(runs, repeats)
     flops = {}
     for name, run in runs.items():
         with FlopCounterMode(display=False) as counter:  # its module tracker needs autograd on
@@ -219,6 +236,7 @@ def main() -> None:
     rows, n_atoms = projector_rows(repeats)
     print(f"## b. Graph-Mamba vs cross-attention projector (default config, {BATCH} c-Met molecules, {n_atoms} atoms, "
           "forward, eval)\n")
+    print("Time: median CPU time of the process, the projectors taking turns.\n")
     print(markdown_table(["projector", "ms/batch", "µs/atom", "time vs cross-attention", "matmul GFLOP",
                           "GFLOP vs cross-attention"], rows))
 

@@ -128,7 +128,15 @@ class GraphBatchLayout:
 
     def from_dense(self, dense: torch.Tensor, position: torch.LongTensor) -> torch.Tensor:
         """`dense`: (batch, max_atoms, ...) -> (num_atoms_total, ...)."""
-        return dense[self.atom_batch, position]
+        return dense.flatten(0, 1).index_select(0, self.atom_batch * dense.shape[1] + position)  # = [atom_batch, pos]
+
+    def atom_at(self, position: torch.LongTensor, padding: int = 0) -> torch.LongTensor:
+        """(batch, padding + max_atoms): the index of the atom (in the stacked order) at each step of the sequences
+        that place atom `i` at step `padding + position[i]`; -1 at the `padding` leading steps and the right padding.
+        `values.index_select(0, atom.clamp(min=0).flatten())` then gathers `to_dense`'s result, up to the padding."""
+        atom = torch.full((self.batch_size, padding + self.max_atoms), -1, dtype=torch.long, device=position.device)
+        atom[self.atom_batch, padding + position] = torch.arange(self.atom_batch.shape[0], device=position.device)
+        return atom
 
     def keys_to_input_order(self, attention: torch.Tensor) -> torch.Tensor:
         """Attention over the forward (structure-aware) sequence (batch, heads, queries, max_atoms) -> the same with
@@ -481,6 +489,10 @@ class StructureAwareSelectiveScan(nn.Module):
     The step `delta_t` gets a learned bias per (clipped) graph distance between atom t and the atom before it in the
     scan order: a large jump in the graph can make the state forget, a bonded neighbour can keep it. The bias starts at
     zero, so at initialisation this is a standard Mamba block.
+
+    `forward` is the whole block on padded sequences. `GraphMambaProjector` runs the position-wise layers (`in_proj`,
+    gate, `out_proj`) on the stacked atoms itself (no padding; `in_proj` of both directions in one matrix product)
+    and calls `conv_and_scan` for the part that needs the sequence order.
     """
 
     def __init__(self, config: HSANetConfig):
@@ -497,17 +509,39 @@ class StructureAwareSelectiveScan(nn.Module):
         self.D = nn.Parameter(torch.empty(inner))
         self.out_proj = nn.Linear(inner, hidden)
 
+    @property
+    def conv_padding(self) -> int:
+        """Zero steps `conv_and_scan` expects before each sequence: `mamba_d_conv - 1`."""
+        return self.conv1d.kernel_size[0] - 1
+
+    def conv_and_scan(self, padded_x: torch.Tensor, distance: torch.LongTensor) -> torch.Tensor:
+        """The sequence part of the block, between `in_proj` and the gate: causal depthwise convolution, SiLU, the
+        input-dependent `delta`, `B`, `C` and the selective scan.
+
+        `padded_x`: (batch, conv_padding + length, inner), the `x` half of `in_proj`'s output preceded by
+        `conv_padding` zero steps; `distance`: (batch, length). Returns `y`: (batch, length, inner).
+        """
+        length = distance.shape[1]
+        # `self.conv1d` (depthwise, padded by d_conv - 1 on both sides, cut to `length`) as one fused multiply-add per
+        # tap on the (batch, length, inner) layout: no transposes, and no work on the right padding it cuts off
+        taps = self.conv1d.weight[:, 0, :].t().contiguous()  # (d_conv, inner)
+        x = torch.addcmul(self.conv1d.bias, padded_x[:, :length], taps[0])
+        for tap in range(1, taps.shape[0]):
+            x = x.addcmul_(padded_x[:, tap:tap + length], taps[tap])
+        x = F.silu(x)
+        dt, B, C = self.x_proj(x).split([self.dt_rank, self.state_size, self.state_size], dim=-1)
+        # softplus(dt_proj(dt) + distance_dt_bias[distance]), both biases added to the (distances, inner) table first
+        step_bias = (self.distance_dt_bias + self.dt_proj.bias).index_select(0, distance.flatten())
+        delta = F.softplus(torch.addmm(step_bias, dt.flatten(0, 1), self.dt_proj.weight.t()))  # (batch * length, .)
+        A = -torch.exp(self.A_log.float())
+        scan = selective_scan if self.use_kernels else selective_scan_pytorch
+        return scan(x, delta.view_as(x), A, B, C, self.D)
+
     def forward(self, sequence: torch.Tensor, distance: torch.LongTensor) -> torch.Tensor:
         """`sequence`: (batch, length, hidden), right-padded; `distance`: (batch, length).
         Returns (batch, length, hidden)."""
-        length = sequence.shape[1]
         x, gate = self.in_proj(sequence).chunk(2, dim=-1)
-        x = F.silu(self.conv1d(x.transpose(1, 2))[..., :length])  # (batch, inner, length), causal
-        dt, B, C = self.x_proj(x.transpose(1, 2)).split([self.dt_rank, self.state_size, self.state_size], dim=-1)
-        delta = F.softplus(self.dt_proj(dt) + self.distance_dt_bias[distance])  # (batch, length, inner)
-        A = -torch.exp(self.A_log.float())
-        scan = selective_scan if self.use_kernels else selective_scan_pytorch
-        y = scan(x.transpose(1, 2), delta, A, B, C, self.D)
+        y = self.conv_and_scan(F.pad(x, (0, 0, self.conv_padding, 0)), distance)
         return self.out_proj(y * F.silu(gate))
 
 
@@ -523,6 +557,12 @@ class GraphMambaProjector(GradientCheckpointingLayer):
        (`StructureAwareSelectiveScan`).
     4. Reduction: learned queries attend over the scanned atoms (as `CrossAttentionProjector`).
     Everything is linear in the number of atoms.
+
+    The scanned states are the sum over directions of `StructureAwareSelectiveScan.forward` on each direction's padded
+    sequences (up to float rounding), computed with the position-wise layers on the stacked atoms, so none of them
+    works on padding: `in_proj` of all directions in one matrix product over their concatenated weights, the gate,
+    and each `out_proj` accumulated in place; only the convolution and scan
+    (`StructureAwareSelectiveScan.conv_and_scan`) run per direction on padded sequences.
     """
 
     def __init__(self, config: HSANetConfig):
@@ -532,6 +572,42 @@ class GraphMambaProjector(GradientCheckpointingLayer):
         self.forward_scan = StructureAwareSelectiveScan(config)
         self.backward_scan = StructureAwareSelectiveScan(config) if config.graph_mamba_bidirectional else None
         self.pool = QueryCrossAttention(config, config.num_query_tokens)
+
+    def _add_scans(self, states: torch.Tensor, layout: GraphBatchLayout, distance_to_previous, distance_to_next):
+        """`states`: (num_atoms_total, hidden) -> `states` plus the scan block of every direction, each as
+        `StructureAwareSelectiveScan.forward` on that direction's padded sequences (num_atoms_total, hidden)."""
+        directions = [
+            (scan, position, distance)
+            for scan, position, distance in (
+                (self.forward_scan, layout.forward_position, distance_to_previous),
+                (self.backward_scan, layout.backward_position, distance_to_next),
+            )
+            if scan is not None  # graph_mamba_bidirectional=False
+        ]
+        scans = [scan for scan, _, _ in directions]
+        num_directions, inner, padding = len(scans), scans[0].D.shape[0], scans[0].conv_padding
+        # in_proj of every direction in one product; per atom, blocks of `inner` columns: [x of each direction, gate
+        # of each direction]
+        weight = torch.cat([s.in_proj.weight[:inner] for s in scans] + [s.in_proj.weight[inner:] for s in scans])
+        bias = torch.cat([s.in_proj.bias[:inner] for s in scans] + [s.in_proj.bias[inner:] for s in scans])
+        projected = F.linear(states, weight, bias)  # (num_atoms_total, 2 * directions * inner)
+        # every direction's x in its padded sequences, in one gather: (directions, batch, padding + max_atoms, inner).
+        # The convolution's `padding` leading steps are zeros; the right padding gets copies of some atom's x, which
+        # the causal convolution and scan never carry to a real step.
+        atom = torch.stack([layout.atom_at(position, padding) for _, position, _ in directions])
+        direction = torch.arange(num_directions, device=atom.device)[:, None, None]
+        block = atom.clamp(min=0) * (2 * num_directions) + direction  # row of `projected.view(-1, inner)`
+        padded_x = projected.view(-1, inner).index_select(0, block.flatten()).view(*atom.shape, inner)
+        padded_x[:, :, :padding] = 0
+        # per direction: convolution and scan on the padded sequences, then back to the stacked atoms for the gate
+        # and out_proj, whose products accumulate in place onto `states` plus the out_proj biases
+        output = states + sum(s.out_proj.bias for s in scans)
+        for i, (scan, position, distance) in enumerate(directions):
+            y = layout.from_dense(scan.conv_and_scan(padded_x[i], layout.to_dense(distance, position)), position)
+            gate = projected[:, (num_directions + i) * inner:(num_directions + i + 1) * inner]
+            gated = (y * F.silu(gate)).to(output.dtype)  # autocast may give a lower precision than `states`
+            output = output.addmm_(gated, scan.out_proj.weight.t().to(output.dtype))
+        return output
 
     def forward(
         self,
@@ -545,17 +621,10 @@ class GraphMambaProjector(GradientCheckpointingLayer):
         """`node_states`: (num_atoms_total, hidden) -> tokens (batch, num_query_tokens, hidden) and, with
         `output_attentions`, the pooling attention over the forward sequence (else None)."""
         source, target = edge_index
-        neighbours = scatter(node_states[source], target, dim=0, dim_size=node_states.shape[0], reduce="mean")
+        neighbours = scatter(node_states.index_select(0, source), target, dim=0, dim_size=node_states.shape[0],
+                             reduce="mean")
         states = self.norm(node_states + self.neighbour_proj(neighbours))
-        scanned = states
-        for scan, position, distance in (
-            (self.forward_scan, layout.forward_position, distance_to_previous),
-            (self.backward_scan, layout.backward_position, distance_to_next),
-        ):
-            if scan is None:  # graph_mamba_bidirectional=False
-                continue
-            output = scan(layout.to_dense(states, position), layout.to_dense(distance, position))
-            scanned = scanned + layout.from_dense(output, position)
+        scanned = self._add_scans(states, layout, distance_to_previous, distance_to_next)
         return self.pool(layout.to_dense(scanned, layout.forward_position), layout.mask, output_attentions)
 
 

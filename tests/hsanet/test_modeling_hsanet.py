@@ -398,3 +398,103 @@ def test_one_direction_graph_mamba_has_one_scan_and_round_trips(tmp_path):
     assert HSANetConfig.from_dict(legacy).graph_mamba_bidirectional is True
     with pytest.raises(ValueError, match="graph_mamba_bidirectional"):
         HSANetConfig(**HSANET_TINY, graph_mamba_bidirectional="no")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Graph-Mamba projector: the fused forward (position-wise layers on the stacked atoms, both directions in one product)
+# against a direct per-direction reference
+# ---------------------------------------------------------------------------------------------------------------------
+def reference_scan_block(scan, sequence, distance):
+    """`StructureAwareSelectiveScan` written out step by step on padded sequences (batch, length, hidden): in_proj,
+    the `nn.Conv1d` module on (batch, inner, length), SiLU, x_proj, dt_proj + the distance bias, softplus, the
+    sequential scan loop, the gate and out_proj."""
+    length = sequence.shape[1]
+    x, gate = scan.in_proj(sequence).chunk(2, dim=-1)
+    x = torch.nn.functional.silu(scan.conv1d(x.transpose(1, 2))[..., :length])  # (batch, inner, length)
+    dt, B, C = scan.x_proj(x.transpose(1, 2)).split([scan.dt_rank, scan.state_size, scan.state_size], dim=-1)
+    delta = torch.nn.functional.softplus(scan.dt_proj(dt) + scan.distance_dt_bias[distance])
+    A = -torch.exp(scan.A_log.float())  # as the model (and Mamba): A in float32
+    y = sequential_selective_scan(x, delta.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2), scan.D)
+    return scan.out_proj(y.transpose(1, 2) * torch.nn.functional.silu(gate))
+
+
+def reference_graph_mamba(projector, node_states, num_atoms, structure_rank, edge_index, distance_to_previous,
+                          distance_to_next):
+    """`GraphMambaProjector` as a plain loop over directions: neighbour mean, norm, each direction's block on its own
+    padded sequences (forward: atom at its structure rank; backward: reversed over its molecule), summed onto the
+    states, then the query pooling over the forward sequences."""
+    batch, max_atoms = num_atoms.shape[0], int(num_atoms.max())
+    atom_batch = torch.repeat_interleave(torch.arange(batch), num_atoms)
+    source, target = edge_index
+    sums = torch.zeros_like(node_states).index_add(0, target, node_states[source])
+    counts = torch.zeros(node_states.shape[0], dtype=node_states.dtype).index_add(
+        0, target, torch.ones(target.shape[0], dtype=node_states.dtype))
+    neighbours = sums / counts.clamp(min=1)[:, None]
+    states = projector.norm(node_states + projector.neighbour_proj(neighbours))
+
+    def dense(values, position):
+        out = values.new_zeros((batch, max_atoms) + values.shape[1:])
+        out[atom_batch, position] = values
+        return out
+
+    scanned = states
+    backward_position = num_atoms[atom_batch] - 1 - structure_rank
+    for scan, position, distance in ((projector.forward_scan, structure_rank, distance_to_previous),
+                                     (projector.backward_scan, backward_position, distance_to_next)):
+        if scan is not None:
+            scanned = scanned + reference_scan_block(scan, dense(states, position), dense(distance, position))[
+                atom_batch, position]
+    mask = torch.arange(max_atoms)[None, :] < num_atoms[:, None]
+    return projector.pool(dense(scanned, structure_rank), mask)[0]
+
+
+@pytest.mark.parametrize(
+    "bidirectional, dtype, use_kernels",
+    [(True, torch.float32, True), (True, torch.float32, False), (True, torch.float64, False),
+     (False, torch.float32, True), (False, torch.float64, False)],
+)
+def test_graph_mamba_projector_matches_per_direction_reference(processor, bidirectional, dtype, use_kernels):
+    """The fused forward (in_proj / gate / out_proj of all directions on the stacked atoms, one product each; one
+    gather to the padded sequences) gives the reference's tokens and the same gradient for every parameter and the
+    node states, on molecules of different sizes (one of a single atom); `StructureAwareSelectiveScan.forward` (the
+    public per-direction block) gives the reference block."""
+    from modeling_hsanet.modeling_hsanet import GraphBatchLayout
+    from tests.model_testers import HSANET_TINY
+
+    torch.manual_seed(0)
+    config = HSANetConfig(**{**HSANET_TINY, "mamba_expand": 2}, projector_mode="graph_mamba",
+                          graph_mamba_bidirectional=bidirectional, use_mamba_kernels=use_kernels)
+    projector = HSANetModel(config).projector.graph_mamba[0].to(dtype)
+    with torch.no_grad():  # away from the initialisation (zero distance bias, conv bias, ...) so every term counts
+        for parameter in projector.parameters():
+            parameter.add_(0.2 * torch.randn_like(parameter))
+    batch = processor(["CC(=O)Nc1ccc(O)cc1", "C", "CCO", "CCN(CC)CCOC(=O)c1ccc(N)cc1", "c1ccccc1O"])
+    clip = config.max_scan_distance
+    structure = dict(edge_index=batch["edge_index"],
+                     distance_to_previous=batch["distance_to_previous"].clamp(max=clip),
+                     distance_to_next=batch["distance_to_next"].clamp(max=clip))
+    node_states = torch.randn(int(batch["num_atoms"].sum()), config.hidden_size, dtype=dtype, requires_grad=True)
+    layout = GraphBatchLayout(batch["num_atoms"], batch["structure_rank"])
+    weights = torch.randn(batch["num_atoms"].shape[0], config.num_query_tokens, config.hidden_size, dtype=dtype)
+    inputs = [node_states, *projector.parameters()]
+
+    tokens, _ = projector(node_states, layout, **structure)
+    grads = torch.autograd.grad((tokens * weights).sum(), inputs)
+    expected = reference_graph_mamba(projector, node_states, batch["num_atoms"], batch["structure_rank"], **structure)
+    expected_grads = torch.autograd.grad((expected * weights).sum(), inputs)
+
+    tolerance = dict(atol=1e-5, rtol=1e-5) if dtype == torch.float32 else dict(atol=1e-10, rtol=1e-10)
+    assert tokens.dtype == dtype and tokens.shape == expected.shape
+    torch.testing.assert_close(tokens, expected, **tolerance)
+    names = ["node_states"] + [name for name, _ in projector.named_parameters()]
+    for name, got, want in zip(names, grads, expected_grads):
+        # A = -exp(A_log.float()) in both, so A_log's gradient passes through float32 even in a float64 model
+        atol, rtol = (1e-6, 1e-5) if name.endswith("A_log") else (tolerance["atol"], tolerance["rtol"])
+        torch.testing.assert_close(got, want, atol=atol * max(want.abs().max().item(), 1), rtol=rtol,
+                                   msg=lambda message, name=name: f"gradient of {name}: {message}")
+    # the public per-direction block, on padded sequences
+    sequence = torch.randn(3, 6, config.hidden_size, dtype=dtype)
+    distance = torch.randint(0, clip + 1, (3, 6))
+    with torch.no_grad():
+        torch.testing.assert_close(projector.forward_scan(sequence, distance),
+                                   reference_scan_block(projector.forward_scan, sequence, distance), **tolerance)
