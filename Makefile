@@ -34,7 +34,7 @@ demo-property: install
 	$(PY) examples/run_demo.py
 
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=25 tests
 
 quality: install
 	$(PY) -m ruff check .

@@ -39,7 +39,7 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -463,19 +463,22 @@ def factor_indices(words: Sequence[str], factor_classes: Sequence[Sequence[str]]
     return groups
 
 
-def most_frequent_per_class(words: Sequence[str], word_classes: Sequence[str], limit: int, verb_share: float = 0.5
-                            ) -> list[int]:
+def most_frequent_per_class(words: Sequence[str], word_classes: Sequence[str], limit: int, verb_share: float = 0.5,
+                            first: Collection[int] = ()) -> list[int]:
     """Indices of `words` to keep so that each word class of `word_classes` keeps at most its `limit` most frequent
     words (`word_frequency`; ties by position), in the words' order. A word's class is decided as in
     `factor_indices` (one factor per class), so with `["NOUN", "ADJ"]` at most `limit` nouns and `limit` adjectives
     stay. This sizes a codebook to the data: a class of 5,000 words cannot reach 10% usage on a test set of fewer
-    than 500 tokens."""
+    than 500 tokens. `first`: indices of words that come before every other word of their class (by frequency among
+    themselves), e.g. the words of the captions that build the co-occurrence graph (`words_in_captions`), so that
+    the graph keeps its edges."""
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise ValueError(f"limit must be an integer >= 1 (words per word class), got {limit!r}")
+    first = set(first)
     kept = []
     for group in factor_indices(words, [[word_class] for word_class in validate_word_classes(word_classes)],
                                 verb_share):
-        kept += sorted(group, key=lambda index: (-word_frequency(words[index]), index))[:limit]
+        kept += sorted(group, key=lambda index: (index not in first, -word_frequency(words[index]), index))[:limit]
     return sorted(kept)
 
 
@@ -487,8 +490,11 @@ def read_captions(captions) -> list[list[str]]:
 
     `captions`: a path (`str` / `os.PathLike`) of a text file with one caption per line, or an iterable of caption
     strings (a list, a generator, a `datasets` column such as `dataset["caption"]`). A path that is not a file raises
-    `FileNotFoundError`; an item that is not a string a `TypeError` naming it.
+    `FileNotFoundError`; an item that is not a string a `TypeError` naming it. A list of word lists (what this returns)
+    is returned as it is.
     """
+    if isinstance(captions, list) and captions and all(isinstance(caption, list) for caption in captions):
+        return captions
     if isinstance(captions, (str, os.PathLike)):
         if not os.path.isfile(captions):
             raise FileNotFoundError(f"captions: {os.fspath(captions)!r} is not a file; pass a text file with one "
@@ -501,6 +507,31 @@ def read_captions(captions) -> list[list[str]]:
             raise TypeError(f"caption #{index} is a {type(caption).__name__}, not a string")
         words.append(CAPTION_WORD.findall(caption.lower()))
     return words
+
+
+def _caption_word_matcher(words: Sequence[str]):
+    """A function caption word -> index of the codebook word it counts as (itself, else its lemma when that is one;
+    "dogs" -> "dog", "running" -> "run"), or None."""
+    index = {word: position for position, word in enumerate(words)}
+    node_of: dict[str, int | None] = {}
+
+    def node(token: str) -> int | None:
+        if token not in node_of:
+            found = index.get(token)
+            if found is None:
+                lemmas = [lemma for lemma_list in _lemmas(token).values() for lemma in lemma_list]
+                found = next((index[lemma] for lemma in lemmas if lemma in index), None)
+            node_of[token] = found
+        return node_of[token]
+
+    return node
+
+
+def words_in_captions(captions, words: Sequence[str]) -> set[int]:
+    """Indices of the `words` that the captions use (a caption word counts as its lemma, as in
+    `build_cooccurrence_graph`). `captions`: see `read_captions`."""
+    node = _caption_word_matcher(words)
+    return {found for caption in read_captions(captions) for found in map(node, caption) if found is not None}
 
 
 def build_cooccurrence_graph(captions, words: Sequence[str], window: int | None = 5
@@ -518,21 +549,8 @@ def build_cooccurrence_graph(captions, words: Sequence[str], window: int | None 
     """
     if window is not None and (not isinstance(window, int) or window < 2):
         raise ValueError(f"window must be an integer >= 2 (words) or None (whole caption), got {window!r}")
-    if isinstance(captions, list) and all(isinstance(caption, list) for caption in captions):
-        tokenized = captions
-    else:
-        tokenized = read_captions(captions)
-    index = {word: position for position, word in enumerate(words)}
-    node_of: dict[str, int | None] = {}
-
-    def node(token: str) -> int | None:
-        if token not in node_of:
-            found = index.get(token)
-            if found is None:
-                lemmas = [lemma for lemma_list in _lemmas(token).values() for lemma in lemma_list]
-                found = next((index[lemma] for lemma in lemmas if lemma in index), None)
-            node_of[token] = found
-        return node_of[token]
+    tokenized = read_captions(captions)
+    node = _caption_word_matcher(words)
 
     counts: Counter = Counter()
     for caption in tokenized:
@@ -568,6 +586,7 @@ __all__ = [
     "factor_indices",
     "most_frequent_per_class",
     "read_captions",
+    "words_in_captions",
     "default_language_model_path",
     "language_model_name",
     "is_lemma",

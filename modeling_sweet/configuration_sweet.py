@@ -169,8 +169,9 @@ class SweetTokenizerConfig(PreTrainedConfig):
         vocabulary_verb_share (`float`, *optional*, defaults to 0.5): how `primary_word_class` tells a verb from a noun
             or adjective spelled alike: a verb when the verb's other forms ("walked", "walking") are together at least
             this many times as frequent as the word itself.
-        vocabulary_max_words_per_class (`int`, *optional*): after the other filters, keep only this many most
-            frequent words (`wordfreq`) of each word class (adjectives, nouns, verbs, adverbs; see
+        vocabulary_max_words_per_class (`int`, *optional*): after the other filters, keep only this many words of
+            each word class (adjectives, nouns, verbs, adverbs): those of the captions given to
+            `SweetTokenizerModel.from_language_model` first, then the most frequent (`wordfreq`; see
             `codebook_sweet.most_frequent_per_class`), to size a codebook to the data; `None` keeps every word.
         encoder_attention (`str`, *optional*, defaults to `"full"`): `"full"`, joint attention over all positions of
             a clip (the first version); `"frame_group"`, attention within each frame group, as the authors (frame
@@ -194,7 +195,7 @@ class SweetTokenizerConfig(PreTrainedConfig):
         pixel_decoder_channels (`list[int]`, *optional*): widths of the convolutional pixel decoder's levels, full
             resolution first, `log2(patch_size) + 1` of them; `None`: 32, 64, 128, 128, ...
         pixel_decoder_layers_per_block (`int`, *optional*, defaults to 1): ResNet layers per up block, minus one (as
-            diffusers' `Decoder`).
+            diffusers' `Decoder`); 0 gives one ResNet layer per block.
         pixel_decoder_norm_groups (`int`, *optional*, defaults to 32): GroupNorm groups of the convolutional pixel
             decoder; must divide every width.
         initializer_range (`float`, *optional*, defaults to 0.02): standard deviation of the normal initialiser.
@@ -422,10 +423,10 @@ class SweetTokenizerConfig(PreTrainedConfig):
             require(self.num_temporal_queries == self.num_patches, "num_temporal_queries",
                     f"(image_size / patch_size)**2 = {self.num_patches} with temporal_queries='per_location' (one "
                     "query per patch location)")
-        for argument in ("pixel_decoder_layers_per_block", "pixel_decoder_norm_groups"):
+        for argument, least in (("pixel_decoder_layers_per_block", 0), ("pixel_decoder_norm_groups", 1)):
             value = getattr(self, argument)
-            require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, argument,
-                    "an integer >= 1")
+            require(isinstance(value, int) and not isinstance(value, bool) and value >= least, argument,
+                    f"an integer >= {least}")
         channels = self.pixel_decoder_channels
         if channels is not None:
             require(len(channels) > 0 and all(isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= 16_384

@@ -743,8 +743,9 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         `{branch}_factor_sizes` records the blocks.
 
         `max_words` keeps the first words of each codebook (token id order, before the split into factors), then
-        `config.vocabulary_max_words_per_class` the most frequent words of each word class; a ValueError with the
-        numbers when a codebook has fewer, or when a factor gets fewer words than a token takes from it.
+        `config.vocabulary_max_words_per_class` the most frequent words of each word class, the words that `captions`
+        use first (so that the co-occurrence graph keeps its edges); a ValueError with the numbers when a codebook has
+        fewer, or when a factor gets fewer words than a token takes from it.
         `language_model_name` is what `config.language_model_name_or_path` records (provenance); by
         default `codebook_sweet.language_model_name`: a hub id as given, for a local folder a name, never a path of
         this machine. `captions` (a text file, or an iterable of strings such as a `datasets` column) and
@@ -757,8 +758,13 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
             build_language_codebook,
             factor_indices,
             most_frequent_per_class,
+            read_captions,
+            words_in_captions,
         )
         from .codebook_sweet import language_model_name as portable_name
+
+        if captions is not None:  # read once: a generator or a datasets column serves the vocabulary and the graph
+            captions = read_captions(captions)
 
         filters = dict(max_words=max_words, min_word_length=config.vocabulary_min_word_length,
                        min_zipf_frequency=config.vocabulary_min_zipf_frequency,
@@ -767,10 +773,11 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         codebooks = {"spatial": build_language_codebook(language_model, SPATIAL_WORD_CLASSES, **filters),
                      "temporal": build_language_codebook(language_model, TEMPORAL_WORD_CLASSES, **filters)}
         limit = config.vocabulary_max_words_per_class
-        if limit is not None:  # the most frequent words of each class, in token id order
+        if limit is not None:  # the caption words, then the most frequent words of each class, in token id order
             for branch, codebook in codebooks.items():
+                first = words_in_captions(captions, codebook.words) if captions is not None else ()
                 kept = most_frequent_per_class(codebook.words, codebook.word_classes, limit,
-                                               config.vocabulary_verb_share)
+                                               config.vocabulary_verb_share, first=first)
                 codebooks[branch] = LanguageCodebook(
                     words=[codebook.words[index] for index in kept],
                     token_ids=[codebook.token_ids[index] for index in kept],

@@ -306,6 +306,9 @@ class SweetTokenizerTrainingArguments(TrainingArguments):
         "help": "the authors' second stage: freeze the encoder and quantisers and train 'decoder' (everything after "
                 "the quantisers) or 'pixel_decoder' (the pixel decoder only), see freeze_for_decoder_stage; None: "
                 "train everything (the first stage)"})
+    video_loss_weight: float = field(default=1.0, metadata={
+        "help": "weight of a clip's reconstruction loss against an image's (the model's loss is a per-item mean); the "
+                "number of frames weighs every frame of a clip as one image, as a per-frame tokenizer's loss does"})
     ema_decay: float | None = field(default=None, metadata={
         "help": "keep an exponential moving average of the weights with this decay and put it into the model at the "
                 "end of training; None: no EMA"})
@@ -335,6 +338,7 @@ class SweetTokenizerTrainingArguments(TrainingArguments):
         require(self.discriminator_learning_rate is None or self.discriminator_learning_rate > 0,
                 "discriminator_learning_rate", "None or > 0")
         require(self.lecam_weight >= 0, "lecam_weight", ">= 0")
+        require(self.video_loss_weight > 0, "video_loss_weight", "> 0")
         require(0 <= self.lecam_decay < 1, "lecam_decay", "in [0, 1)")
         require(self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "None or in (0, 1)")
         require(self.decoder_stage is None or self.decoder_stage in DECODER_STAGES, "decoder_stage",
@@ -399,7 +403,8 @@ class SweetTokenizerTrainer(Trainer):
       forward gets `quantize=stage.quantize`. Stage switches are in `self.curriculum_history` and the log history.
     - **Loss**: the model's reconstruction + VQ loss, plus `perceptual_loss_weight` x the perceptual loss, plus
       `discriminator_weight` x the generator's hinge loss `-mean(D(reconstruction))` from `discriminator_start_step`
-      on (the discriminator's weights get no gradient from it). Image and clip parts weigh per item, as the model's.
+      on (the discriminator's weights get no gradient from it). Image and clip parts weigh per item, as the model's,
+      except that a clip's reconstruction loss counts `video_loss_weight` times (1 by default).
     - **Discriminator**: a `PatchDiscriminator3D` with its own AdamW, stepped after each training step (each
       micro-batch, with gradient accumulation) on the hinge loss plus `lecam_weight` x LeCam, from the reconstructions
       of that step (detached). Under `torch.distributed` its gradients and LeCam's averages are averaged over the
@@ -487,6 +492,16 @@ class SweetTokenizerTrainer(Trainer):
         outputs = model(**inputs, quantize=stage.quantize)
         loss = outputs.loss
         parts = self._parts(inputs, outputs)
+        clips = inputs.get("pixel_values_videos")
+        if clips is None and outputs.reconstruction is not None and outputs.reconstruction.dim() == 5:
+            clips = inputs.get("pixel_values")  # a batch of clips only ("videos" media)
+        weight = self.recipe["video_loss_weight"]
+        if weight != 1 and clips is not None:  # the model's per-item mean, a clip's reconstruction counting `weight`
+            reconstruction = (outputs.reconstruction_videos if outputs.reconstruction_videos is not None
+                              else outputs.reconstruction)
+            clip_loss = self.accelerator.unwrap_model(model)._reconstruction_loss(
+                reconstruction, clips.to(reconstruction.dtype))
+            loss = loss + (weight - 1) * clip_loss * len(clips) / sum(len(target) for _, target in parts)
         if self.perceptual_loss is not None:
             perceptual = self._per_item_mean([self.perceptual_loss(r, t) for r, t in parts], parts)
             loss = loss + self.recipe["perceptual_loss_weight"] * perceptual

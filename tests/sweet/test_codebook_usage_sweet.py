@@ -8,7 +8,13 @@ import torch
 from transformers import AutoModel
 
 from modeling_sweet import SweetTokenizerConfig, SweetTokenizerModel
-from modeling_sweet.codebook_sweet import most_frequent_per_class, primary_word_class, word_frequency
+from modeling_sweet.codebook_sweet import (
+    build_cooccurrence_graph,
+    most_frequent_per_class,
+    primary_word_class,
+    word_frequency,
+    words_in_captions,
+)
 
 
 def test_most_frequent_per_class_keeps_the_most_frequent_words_of_each_class_in_order():
@@ -23,6 +29,29 @@ def test_most_frequent_per_class_keeps_the_most_frequent_words_of_each_class_in_
         assert len(chosen) == 2
         dropped = set(of_class) - set(chosen)
         assert min(map(word_frequency, chosen)) >= max(map(word_frequency, dropped))
+
+
+def test_caption_words_come_first_then_the_most_frequent():
+    words = ["aardvark", "red", "dog", "crimson", "cat", "tiny", "minuscule", "ocelot", "small"]
+    first = words_in_captions(["Two ocelots, minuscule and crimson."], words)  # "ocelots" counts as its lemma
+    assert {words[index] for index in first} == {"ocelot", "minuscule", "crimson"}
+    kept = [words[index] for index in most_frequent_per_class(words, ["NOUN", "ADJ"], 2, first=first)]
+    # the caption's noun, then the most frequent other noun; both caption adjectives (the limit is 2)
+    assert kept == ["dog", "crimson", "minuscule", "ocelot"]
+    assert [words[index] for index in most_frequent_per_class(words, ["NOUN", "ADJ"], 1, first=first)] == [
+        "crimson" if word_frequency("crimson") >= word_frequency("minuscule") else "minuscule", "ocelot"]
+
+
+def test_a_sized_vocabulary_keeps_the_caption_words_so_the_graph_has_edges(tiny_sweet_config, minilm_path):
+    captions = ["a quiet old lighthouse on a rocky island", "the lighthouse stands on the rocky island"]
+    config = tiny_sweet_config(vocabulary_max_words_per_class=5)
+    model = SweetTokenizerModel.from_language_model(config, minilm_path, captions=iter(captions))
+    words = model.config.spatial_words
+    assert {"lighthouse", "island", "rocky"} <= set(words)  # rare words, far below the 5 most frequent nouns
+    edges, _ = build_cooccurrence_graph(captions, words)
+    assert model.config.spatial_graph_num_edges == edges.shape[1] > 0
+    without = SweetTokenizerModel.from_language_model(config, minilm_path)
+    assert "lighthouse" not in without.config.spatial_words
 
 
 def test_most_frequent_per_class_rejects_a_bad_limit():

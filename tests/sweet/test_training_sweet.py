@@ -165,10 +165,32 @@ def test_plain_training_arguments_get_the_recipe_defaults(tmp_path, tiny_sweet_c
     torch.testing.assert_close(trainer.compute_loss(model, {"pixel_values": video}), model(video).loss)
 
 
+def test_video_loss_weight_weighs_a_clips_reconstruction_against_an_images(tmp_path, tiny_sweet_config):
+    torch.manual_seed(0)
+    model = SweetTokenizerModel(tiny_sweet_config(spatial_codebook_size=16, temporal_codebook_size=16)).eval()
+    images, video = torch.rand(3, 3, 16, 16) - 0.5, clips()
+    trainer = SweetTokenizerTrainer(model=model, args=training_arguments(tmp_path, video_loss_weight=5.0),
+                                    train_dataset=real_rows(8, 8))
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, {"pixel_values": images, "pixel_values_videos": video})
+        # direct: each part alone through the model, then the weighted per-item mean
+        image_part, clip_part = model(images), model(pixel_values_videos=video)
+        clip_reconstruction = torch.mean((clip_part.reconstruction_videos - video) ** 2)
+        expected = (3 * image_part.loss + 2 * (clip_part.loss + 4.0 * clip_reconstruction)) / 5
+        torch.testing.assert_close(loss, expected)
+        # a batch of clips only ("videos" media): the same rule
+        clips_only = trainer.compute_loss(model, {"pixel_values": video})
+        torch.testing.assert_close(clips_only, model(video).loss + 4.0 * clip_reconstruction)
+        # weight 1 is the model's own loss
+        trainer.recipe["video_loss_weight"] = 1.0
+        torch.testing.assert_close(trainer.compute_loss(model, {"pixel_values": video}), model(video).loss)
+
+
 @pytest.mark.parametrize("recipe, argument", [
     ({"perceptual_loss_weight": 0.1}, "perceptual_model_name_or_path"),
     ({"discriminator_start_step": -1}, "discriminator_start_step"),
     ({"ema_decay": 1.5}, "ema_decay"),
+    ({"video_loss_weight": 0}, "video_loss_weight"),
     ({"curriculum": [{"name": "x", "start_step": 3}]}, "curriculum"),
     ({"curriculum": [{"name": "x", "start_step": 0, "media": "audio"}]}, "curriculum"),
 ])
