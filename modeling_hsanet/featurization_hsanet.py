@@ -12,9 +12,11 @@ Cost (measured in `benchmarks/bench_featurization.py`). Memory grows about linea
 yet: RDKit's canonical ranking (`Chem.CanonicalRankAtoms`) refines about once per bond of graph diameter, and on a
 20,000-atom chain it is most of the ~15 s. On drug-sized molecules the time goes to RDKit: parsing, ranking, reading
 atoms and bonds, and the substructure searches (the 85 `fr_*` patterns and the 16 BRICS environments). RDKit is asked
-once per molecule for its per-atom and per-bond values (`atom_table`, `bond_table`; values most atoms share, such as
-the hybridization, through one RDKit query each), and `_SubstructureScreen` skips the searches those tables prove to
-find nothing (most of them: a pattern needs atoms and bonds the molecule lacks), so every count stays exact. Table a
+once per molecule for its per-atom and per-bond values (`atom_table`, `bond_table`; chirality, charge and radicals,
+which most atoms lack, only for the atoms one RDKit query lists), and `_SubstructureScreen` skips the searches those
+tables prove to find nothing (most of them: a pattern needs atoms and bonds the molecule lacks), so every count stays
+exact; the BRICS fragments come from a union-find over the kept bonds. The molecule is renumbered to canonical order
+before any search: RDKit's ring set (hence SMARTS ring counts such as `R2`) can depend on the atom numbering. Table a
 of the benchmark compares the whole featurizer with PyG's `from_smiles`.
 The limits `DEFAULT_MAX_ATOMS` and `DEFAULT_MAX_SMILES_LENGTH` (settings of `HSANetFeatureExtractor`) are checked
 before any of that work, so a huge input fails in milliseconds with an error that names the setting to raise. Nothing
@@ -136,46 +138,47 @@ def _one_atom_query(query_atom: Chem.QueryAtom) -> Chem.Mol:
     return molecule.GetMol()
 
 
-# Values most atoms share, found for all atoms by one RDKit query each instead of one call per atom (an enum such as
-# the hybridization costs about a microsecond per call): the atoms that differ are listed, and only they are asked.
-_HAS_CHIRAL_TAG = rdqueries.HasChiralTagQueryAtom()
-_IS_CHARGED = rdqueries.FormalChargeEqualsQueryAtom(0, negate=True)
-_HAS_RADICALS = rdqueries.NumRadicalElectronsEqualsQueryAtom(0, negate=True)
-_IS_AROMATIC = _one_atom_query(rdqueries.IsAromaticQueryAtom())
-_IS_IN_RING = _one_atom_query(rdqueries.IsInRingQueryAtom())
-_HYBRIDIZATIONS = tuple((int(kind), _one_atom_query(rdqueries.HybridizationEqualsQueryAtom(kind))) for kind in
-                        (Chem.HybridizationType.SP, Chem.HybridizationType.SP2, Chem.HybridizationType.SP3))
+def _any_atom_query(*queries: Chem.QueryAtom) -> Chem.Mol:
+    """`_one_atom_query` of the OR of `queries` (an atom matches when it matches any of them)."""
+    combined = queries[0]
+    for query in queries[1:]:
+        combined.ExpandQuery(query, Chem.CompositeQueryType.COMPOSITE_OR)
+    return _one_atom_query(combined)
+
+
+# Values most atoms share (no chiral tag, no charge, no radical electrons), found for all atoms by one RDKit query
+# instead of one call per atom and value: only the atoms it lists are asked for theirs.
+_UNUSUAL_ATOMS = _any_atom_query(rdqueries.HasChiralTagQueryAtom(),
+                                 rdqueries.FormalChargeEqualsQueryAtom(0, negate=True),
+                                 rdqueries.NumRadicalElectronsEqualsQueryAtom(0, negate=True))
 
 
 def _matching_atoms(mol: Chem.Mol, query: Chem.Mol) -> list[int]:
     return [match[0] for match in mol.GetSubstructMatches(query, uniquify=False, maxMatches=_ALL_MATCHES)]
 
 
-def atom_table(mol: Chem.Mol) -> np.ndarray:
+def atom_table(mol: Chem.Mol, bonds: np.ndarray | None = None) -> np.ndarray:
     """RDKit's per-atom values (`_ATOM_TABLE_COLUMNS`, enums as their integer values). The chiral tag is
-    `canonical_chiral_tag`'s. Atomic number, hydrogens and degree are read atom by atom; the total degree is the degree
-    plus the hydrogens (RDKit's `GetTotalDegree`); chirality, charge, radicals, hybridization (other than SP, SP2,
-    SP3), aromaticity and ring membership are read only for the atoms an RDKit query lists. Returns `(num_atoms, 9)`
-    int64."""
+    `canonical_chiral_tag`'s. Atomic number, hydrogens, hybridization and aromaticity are read atom by atom; the total
+    degree is the number of bonds plus the hydrogens (RDKit's `GetTotalDegree`); an atom is in a ring when one of its
+    bonds is (RDKit records a ring's atoms and bonds together); chirality, charge and radicals are read only for the
+    atoms one RDKit query lists (those with any of them). `bonds`: the molecule's `bond_table`, read when not given.
+    Returns `(num_atoms, 9)` int64."""
+    bonds = bond_table(mol) if bonds is None else bonds
     num_atoms = mol.GetNumAtoms()
     atoms = [mol.GetAtomWithIdx(i) for i in range(num_atoms)]  # faster than iterating `mol.GetAtoms()`
     raw = np.zeros((num_atoms, len(_ATOM_TABLE_COLUMNS)), dtype=np.int64)
     raw[:, 0] = np.fromiter(map(Chem.Atom.GetAtomicNum, atoms), dtype=np.int64, count=num_atoms)
     raw[:, 4] = np.fromiter(map(Chem.Atom.GetTotalNumHs, atoms), dtype=np.int64, count=num_atoms)
-    raw[:, 2] = np.fromiter(map(Chem.Atom.GetDegree, atoms), dtype=np.int64, count=num_atoms) + raw[:, 4]
-    for atom in mol.GetAtomsMatchingQuery(_HAS_CHIRAL_TAG):
-        raw[atom.GetIdx(), 1] = int(canonical_chiral_tag(atom))
-    for atom in mol.GetAtomsMatchingQuery(_IS_CHARGED):
-        raw[atom.GetIdx(), 3] = atom.GetFormalCharge()
-    for atom in mol.GetAtomsMatchingQuery(_HAS_RADICALS):
-        raw[atom.GetIdx(), 5] = atom.GetNumRadicalElectrons()
-    raw[:, 6] = -1
-    for kind, query in _HYBRIDIZATIONS:
-        raw[_matching_atoms(mol, query), 6] = kind
-    others = np.flatnonzero(raw[:, 6] < 0)
-    raw[others, 6] = [int(atoms[i].GetHybridization()) for i in others]
-    raw[_matching_atoms(mol, _IS_AROMATIC), 7] = 1
-    raw[_matching_atoms(mol, _IS_IN_RING), 8] = 1
+    raw[:, 2] = np.bincount(bonds[:, :2].reshape(-1), minlength=num_atoms) + raw[:, 4]
+    for index in _matching_atoms(mol, _UNUSUAL_ATOMS):
+        atom = atoms[index]
+        raw[index, 1] = int(canonical_chiral_tag(atom))
+        raw[index, 3] = atom.GetFormalCharge()
+        raw[index, 5] = atom.GetNumRadicalElectrons()
+    raw[:, 6] = np.fromiter(map(Chem.Atom.GetHybridization, atoms), dtype=np.int64, count=num_atoms)
+    raw[:, 7] = np.fromiter(map(Chem.Atom.GetIsAromatic, atoms), dtype=np.int64, count=num_atoms)
+    raw[bonds[bonds[:, 5] != 0, :2].reshape(-1), 8] = 1
     return raw
 
 
@@ -833,19 +836,25 @@ def brics_cut_bonds(mol: Chem.Mol, bonds: np.ndarray | None = None, candidates: 
         candidates = screen_substructures(mol, bonds=table)[1]
     possible = candidates.astype(np.float32)
     searched = np.zeros(len(_BRICS_ENVIRONMENTS), dtype=bool)
+    kinds = []  # (bonds, their begin atoms, their end atoms, rules) per bond type where a rule may cut
     for bond_type, rules in _BRICS_RULES:
         which = np.flatnonzero(acyclic & (table[:, 2] == bond_type))
-        pairs = (possible[table[which, 0]].T @ possible[table[which, 1]]) * rules > 0  # (begin env, end env)
-        searched |= pairs.any(axis=0) | pairs.any(axis=1)
+        if len(which) == 0:
+            continue
+        begin, end = table[which, 0], table[which, 1]
+        pairs = (possible[begin].T @ possible[end]) * rules > 0  # (begin env, end env)
+        if pairs.any():
+            searched |= pairs.any(axis=0) | pairs.any(axis=1)
+            kinds.append((which, begin, end, rules))
+    if not kinds:
+        return np.zeros(0, dtype=np.int64)
     environment = np.zeros((mol.GetNumAtoms(), len(_BRICS_ENVIRONMENTS)), dtype=np.float32)
     for column in np.flatnonzero(searched):
         matches = mol.GetSubstructMatches(_BRICS_ENVIRONMENTS[column], uniquify=False, maxMatches=_ALL_MATCHES)
         environment[[match[0] for match in matches], column] = 1.0
-    cut = np.zeros(len(table), dtype=bool)
-    for bond_type, rules in _BRICS_RULES:
-        which = np.flatnonzero(acyclic & (table[:, 2] == bond_type))
-        cut[which] = ((environment[table[which, 0]] @ rules) * environment[table[which, 1]]).sum(axis=1) > 0
-    return np.flatnonzero(cut)
+    cut = [which[((environment[begin] @ rules) * environment[end]).sum(axis=1) > 0]
+           for which, begin, end, rules in kinds]
+    return np.sort(np.concatenate(cut)) if len(cut) > 1 else cut[0]
 
 
 def brics_fragment_ids(mol: Chem.Mol, canonical_rank: np.ndarray, bonds: np.ndarray | None = None,
@@ -867,17 +876,9 @@ def brics_fragment_ids(mol: Chem.Mol, canonical_rank: np.ndarray, bonds: np.ndar
     if num_atoms <= MATRIX_DISTANCE_MAX_ATOMS:
         cut = brics_cut_bonds(mol) if cut_bonds is None else cut_bonds
         bonds = bond_atom_pairs(molecule_bonds(mol)) if bonds is None else bonds
-        reachable = np.eye(num_atoms, dtype=np.float32)
-        reachable[bonds[:, 0], bonds[:, 1]] = reachable[bonds[:, 1], bonds[:, 0]] = 1.0
-        if len(cut):
-            cut_pairs = bonds[cut]
-            reachable[cut_pairs[:, 0], cut_pairs[:, 1]] = reachable[cut_pairs[:, 1], cut_pairs[:, 0]] = 0.0
-        for _ in range(max(num_atoms - 1, 1).bit_length()):  # paths of up to 2, 4, ... bonds
-            reachable = ((reachable @ reachable) > 0).astype(np.float32)
-        # each atom's fragment by the lowest canonical rank in it, numbered in the order of those ranks
-        lowest_rank = np.where(reachable > 0, canonical_rank, np.iinfo(np.int64).max).min(axis=1)
-        return np.unique(lowest_rank, return_inverse=True)[1].astype(np.int64).reshape(num_atoms)
-    elif num_atoms <= DENSE_DISTANCE_MAX_ATOMS:
+        kept = np.delete(bonds, cut, axis=0) if len(cut) else bonds
+        return _fragments_by_union_find(num_atoms, kept, np.asarray(canonical_rank))
+    if num_atoms <= DENSE_DISTANCE_MAX_ATOMS:
         cut = brics_cut_bonds(mol) if cut_bonds is None else cut_bonds
         pieces = Chem.FragmentOnBonds(mol, cut.tolist(), addDummies=False) if len(cut) else mol
         atoms_of_fragment = Chem.GetMolFrags(pieces, asMols=False, sanitizeFrags=False)
@@ -895,6 +896,33 @@ def brics_fragment_ids(mol: Chem.Mol, canonical_rank: np.ndarray, bonds: np.ndar
     canonical_fragment = np.empty(num_fragments, dtype=np.int64)
     canonical_fragment[np.argsort(lowest_rank)] = np.arange(num_fragments)
     return canonical_fragment[fragment_of_atom]
+
+
+def _fragments_by_union_find(num_atoms: int, kept: np.ndarray, canonical_rank: np.ndarray) -> np.ndarray:
+    """Connected components of the bonds `kept` ((k, 2) atom pairs), numbered by the lowest canonical rank in each:
+    a union-find in which every tree's root is its atom of lowest rank, then one pass over the atoms in rank order
+    (an atom's parent has a lower rank, so its fragment is known). For small molecules: a few Python operations per
+    bond. Returns `(num_atoms,)` int64."""
+    rank = canonical_rank.tolist()
+    parent = list(range(num_atoms))
+    for first, second in kept.tolist():
+        while parent[first] != first:
+            first = parent[first]
+        while parent[second] != second:
+            second = parent[second]
+        if first != second:
+            if rank[first] < rank[second]:
+                parent[second] = first
+            else:
+                parent[first] = second
+    fragment = [0] * num_atoms
+    count = 0
+    for atom in np.argsort(canonical_rank).tolist():
+        if parent[atom] == atom:
+            fragment[atom], count = count, count + 1
+        else:
+            fragment[atom] = fragment[parent[atom]]
+    return np.array(fragment, dtype=np.int64)
 
 
 def _pair_keys(pairs: np.ndarray, num_atoms: int) -> np.ndarray:
@@ -1017,7 +1045,8 @@ def mol_to_graph(mol: Chem.Mol, scheme: FeatureScheme, max_distance: int) -> Mol
     atom index is the canonical rank. Bonds are listed by their (lower, higher) atom index. RDKit's per-atom and
     per-bond values are read once (`atom_table`, `bond_table`) for the features, the substructure screen and BRICS."""
     num_atoms = mol.GetNumAtoms()
-    atoms, raw_bonds = atom_table(mol), bond_table(mol)
+    raw_bonds = bond_table(mol)
+    atoms = atom_table(mol, raw_bonds)
     bonds = np.sort(raw_bonds[:, :2], axis=1)
     bond_order = np.lexsort((bonds[:, 1], bonds[:, 0]))
     bond_features = (scheme.bond_features(mol) if scheme.bond_features_from_table is None

@@ -161,6 +161,16 @@ def test_structure_order_does_not_depend_on_how_the_smiles_is_written(smiles):
         np.testing.assert_array_equal(graph.motif_counts, reference.motif_counts)
 
 
+def test_ring_count_patterns_are_counted_in_canonical_order():
+    # In a bridged bicycle RDKit's smallest set of rings depends on the atom numbering, and so do SMARTS ring counts
+    # such as fr_bicyclic's `[R2][R2]`: they are exact only on the molecule renumbered to canonical order (an atom
+    # order of the input's writing gave 1 here, not 2), so the featurizer searches that molecule.
+    written = "CC1(C)[CH]2CC=C(CCO)[CH]1C2"  # as in RDKit's NCI set
+    canonical = Chem.MolToSmiles(Chem.MolFromSmiles(written))
+    column = FUNCTIONAL_GROUP_NAMES.index("fr_bicyclic")
+    assert smiles_to_graph(written).motif_counts[column] == smiles_to_graph(canonical).motif_counts[column] == 2
+
+
 def test_structure_order_groups_fragments_and_sorts_by_degree():
     graph = smiles_to_graph("CC(=O)Nc1ccc(O)cc1")  # paracetamol: BRICS cuts the amide
     ordered_fragments = in_structure_order(graph, graph.fragment_ids)

@@ -1,6 +1,6 @@
 """The featurizer's shortcuts give what the plain RDKit calls give: the substructure screen (it only skips searches
-that find nothing), the per-atom / per-bond tables read in bulk, the matrix path of the BRICS fragments and the NumPy
-collation."""
+that find nothing), the per-atom / per-bond tables read in bulk, the union-find path of the BRICS fragments and the
+NumPy collation."""
 
 import os
 
@@ -100,7 +100,7 @@ def test_atom_and_bond_tables_equal_rdkit_read_one_atom_at_a_time(molecules):
         np.testing.assert_array_equal(bond_table(mol), expected)
 
 
-def test_matrix_fragments_equal_rdkit_fragments(molecules, monkeypatch):
+def test_union_find_fragments_equal_rdkit_fragments(molecules, monkeypatch):
     small = [mol for mol in molecules if mol.GetNumAtoms() <= featurization_hsanet.MATRIX_DISTANCE_MAX_ATOMS]
     rng = np.random.default_rng(0)
     ranks = [rng.permutation(mol.GetNumAtoms()) for mol in small]  # any ranking, not only the atom order
