@@ -5,7 +5,7 @@ Same data, rows, steps, batch, schedule, curriculum media and seed as `examples/
 uses); diffusers' `VQModel` with one more down/up block than the demo's 8x8 baseline. Not part of `make demo` (about 3
 more minutes on 2 CPU cores):
 
-    .venv/bin/python examples/sweet_equal_tokens_baseline.py [--steps 250] [--threads 2]
+    .venv/bin/python examples/sweet_equal_tokens_baseline.py [--steps 160] [--threads 2]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import run_sweet_demo as demo  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=250)
+    parser.add_argument("--steps", type=int, default=demo.STEPS)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
