@@ -27,7 +27,7 @@
    reconstructions.
 
 Prints the tables and writes them to demo_outputs/sweet_results.md; the grid goes to
-demo_outputs/sweet_reconstructions.png. The defaults take about 5 minutes on 2 CPU cores.
+demo_outputs/sweet_reconstructions.png. The defaults take about 5.5 minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
