@@ -492,16 +492,13 @@ class SweetTokenizerTrainer(Trainer):
         outputs = model(**inputs, quantize=stage.quantize)
         loss = outputs.loss
         parts = self._parts(inputs, outputs)
-        clips = inputs.get("pixel_values_videos")
-        if clips is None and outputs.reconstruction is not None and outputs.reconstruction.dim() == 5:
-            clips = inputs.get("pixel_values")  # a batch of clips only ("videos" media)
         weight = self.recipe["video_loss_weight"]
-        if weight != 1 and clips is not None:  # the model's per-item mean, a clip's reconstruction counting `weight`
-            reconstruction = (outputs.reconstruction_videos if outputs.reconstruction_videos is not None
-                              else outputs.reconstruction)
-            clip_loss = self.accelerator.unwrap_model(model)._reconstruction_loss(
-                reconstruction, clips.to(reconstruction.dtype))
-            loss = loss + (weight - 1) * clip_loss * len(clips) / sum(len(target) for _, target in parts)
+        if weight != 1:  # the model's per-item mean, a clip's reconstruction counting `weight` times
+            items = sum(len(target) for _, target in parts)
+            for reconstruction, target in parts:
+                if target.dim() == 5:  # the clips ("both" or "videos" media)
+                    clip_loss = self.accelerator.unwrap_model(model)._reconstruction_loss(reconstruction, target)
+                    loss = loss + (weight - 1) * clip_loss * len(target) / items
         if self.perceptual_loss is not None:
             perceptual = self._per_item_mean([self.perceptual_loss(r, t) for r, t in parts], parts)
             loss = loss + self.recipe["perceptual_loss_weight"] * perceptual
