@@ -12,7 +12,7 @@
    codebook: each spatial token is 2 adjectives + 1 noun, each temporal token a verb + an adverb; code vectors come
    from the frozen embeddings through a 2-layer GCN over a word co-occurrence graph built from captions of the demo's
    own training data (`training_captions`: digit names, descriptions of the photographs, of the moving digits).
-   The pixel decoder is convolutional (`pixel_decoder="conv"`: diffusers' `Decoder` blocks at VQModel's widths).
+   The pixel decoder is convolutional (`pixel_decoder="conv"`: diffusers' `Decoder` blocks, widths 32, 32, 64).
    Trained with `SweetTokenizerTrainer` (the recipe of modeling_sweet/training_sweet.py) and
    `SweetCurriculumCollator`: continuous warm-up on images, quantised spatial training on images, then
    spatial-temporal training on images and clips, a clip's reconstruction loss weighing as its 17 frames
