@@ -12,11 +12,11 @@ a. The selective scan HSA-Net's Graph-Mamba projector runs on CPU: the numba ker
    Time: best of `--repeats` runs after that call, in CPU seconds of the process (`time.process_time`), which a busy
    machine disturbs less than wall time; with `--threads 1` (the default) the two are the same on a quiet machine.
 b. The Graph-Mamba projector against the cross-attention projector (HSA-Net's two projectors, one GIN level of the
-   default config, width 300, on the same 32 c-Met molecules), and the Graph-Mamba projector with one direction
-   (`graph_mamba_bidirectional=False`), forward, eval mode: time (median CPU time of the process over `--repeats`
-   runs, the three projectors taking turns), and the floating-point operations of their matrix products
-   (`torch.utils.flop_counter`). The Graph-Mamba projector is the same cross-attention pooling plus a neighbour
-   projection and one Mamba block per direction, so that ratio bounds the time ratio.
+   default config, width 300, on the same 32 c-Met molecules): the default Graph-Mamba projector (one direction) and
+   the bidirectional one (`graph_mamba_bidirectional=True`), forward, eval mode: time (median CPU time of the
+   process over `--repeats` runs, the three projectors taking turns), and the floating-point operations of their
+   matrix products (`torch.utils.flop_counter`). The Graph-Mamba projector is the same cross-attention pooling plus a
+   neighbour projection and one Mamba block per direction, so that ratio bounds the time ratio.
 
 The sequential loop keeps every step's tensors for backward: at length 4,096 that needs several GB and minutes, so
 its forward + backward is run there only with `--long-loop`. Options: `--quick` (length 64 only, fewer
@@ -177,24 +177,23 @@ def interleaved_cpu_times(runs: dict, repeats: int) -> dict[str, Timing]:
 
 
 def projector_rows(repeats: int) -> tuple[list[list[str]], float]:
-    """Table b: one Graph-Mamba and one cross-attention projector of the default config on 32 c-Met molecules, and a
-    Graph-Mamba projector with `graph_mamba_bidirectional=False` (same weights, its forward block only), with the
-    floating-point operations of their matrix products (`torch.utils.flop_counter`): the Graph-Mamba projector is the
-    cross-attention pooling plus a neighbour projection and one Mamba block per direction, so their ratio bounds the
-    time ratio once the scan is cheap."""
+    """Table b: one Graph-Mamba projector with `graph_mamba_bidirectional=True` and one cross-attention projector of
+    the default config on 32 c-Met molecules, and the default one-direction Graph-Mamba projector (the same weights,
+    its forward block only), with the floating-point operations of their matrix products (`torch.utils.flop_counter`):
+    the Graph-Mamba projector is the cross-attention pooling plus a neighbour projection and one Mamba block per
+    direction, so their ratio bounds the time ratio once the scan is cheap."""
     processor = HSANetProcessor()
     inputs = processor(load_cmet_smiles()[:BATCH])
     with torch.no_grad():
-        model = build_model(projector_mode="adaptive")
+        model = build_model(projector_mode="adaptive", graph_mamba_bidirectional=True)
         node_states, layout, structure = projector_inputs(model, inputs)
         mamba, attention = model.projector.graph_mamba[0], model.projector.cross_attention[0]
         one_direction = copy.deepcopy(mamba)
-        one_direction.backward_scan = None  # what graph_mamba_bidirectional=False builds
+        one_direction.backward_scan = None  # what graph_mamba_bidirectional=False (the default) builds
 
         runs = {
-            "GraphMambaProjector (bidirectional, default)": lambda: mamba(node_states, layout, **structure),
-            "GraphMambaProjector (graph_mamba_bidirectional=False)":
-                lambda: one_direction(node_states, layout, **structure),
+            "GraphMambaProjector (one direction, default)": lambda: one_direction(node_states, layout, **structure),
+            "GraphMambaProjector (graph_mamba_bidirectional=True)": lambda: mamba(node_states, layout, **structure),
             "CrossAttentionProjector": lambda: attention(node_states, layout),
         }
         times = interleaved_cpu_times(runs, repeats)

@@ -4,7 +4,9 @@
 2. Baseline: Morgan fingerprints (radius 2, 2048 bits) + scikit-learn random forest.
 3. HSA-Net (adaptive HAP + SAF), its cross-attention-only ablation (and with `--all-ablations` its Graph-Mamba-only
    ablation, left out by default to keep `make demo` under 10 minutes on 2 cores), and a GIN with mean pooling, all
-   trained with `Trainer` for the same number of epochs.
+   trained with `Trainer` for the same number of epochs. `--hsanet-option FIELD=VALUE` changes a config field of
+   every model built from HSANetConfig (e.g. graph_mamba_bidirectional=true); `--graph-mamba-rows` trains only those
+   that run a Graph-Mamba projector (HSA-Net and the Graph-Mamba-only ablation), to compare such options.
 4. Save HSA-Net, reload it through `AutoModelForSequenceClassification` and the pipeline, predict test molecules.
 Prints a results table and writes it to demo_outputs/results.md.
 """
@@ -75,6 +77,23 @@ def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, fl
     return {"rmse": float(np.sqrt(mean_squared_error(truth, predicted))), "r2": float(r2_score(truth, predicted))}
 
 
+def parse_options(options: list[str]) -> dict:
+    """["graph_mamba_bidirectional=true", "mamba_d_state=8"] -> {"graph_mamba_bidirectional": True,
+    "mamba_d_state": 8} (each VALUE read as JSON, else kept as a string)."""
+    import json
+
+    fields = {}
+    for option in options:
+        field, separator, value = option.partition("=")
+        if not separator or not field:
+            raise SystemExit(f"--hsanet-option takes FIELD=VALUE, got {option!r}")
+        try:
+            fields[field] = json.loads(value)
+        except json.JSONDecodeError:
+            fields[field] = value
+    return fields
+
+
 def train_and_test(name, model, train, test, processor, epochs, seed, label_mean) -> dict:
     """Train with Trainer (progress bar), return test metrics and wall time."""
     head = model.classifier if hasattr(model, "classifier") else model.head
@@ -119,9 +138,24 @@ def main() -> None:
         action="store_true",
         help="train HSA-Net and the fingerprint baseline only (make demo, to fit its 10-minute budget)",
     )
+    parser.add_argument(
+        "--graph-mamba-rows",
+        action="store_true",
+        help="train only HSA-Net and the Graph-Mamba-only ablation (with the fingerprint baseline), e.g. to compare "
+        "--hsanet-option graph_mamba_bidirectional=true and =false",
+    )
+    parser.add_argument(
+        "--hsanet-option",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a field of every HSA-Net variant's config (VALUE read as JSON, else a string), e.g. "
+        "graph_mamba_bidirectional=true; repeatable",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    options = parse_options(args.hsanet_option)
     torch.set_num_threads(args.threads)
     hf_logging.set_verbosity_error()
     os.makedirs(OUTPUT_DIR, exist_ok=True)
@@ -156,19 +190,19 @@ def main() -> None:
 
     processor = HSANetProcessor()
     variants = {"HSA-Net (adaptive HAP + SAF)": dict(projector_mode="adaptive")}
-    if not args.no_ablations:
+    if not args.no_ablations and not args.graph_mamba_rows:
         variants["ablation: cross-attention only"] = dict(projector_mode="cross_attention")
-    if args.all_ablations:
+    if args.all_ablations or args.graph_mamba_rows:
         variants["ablation: Graph-Mamba only"] = dict(projector_mode="graph_mamba")
     hsanet = None
     for name, overrides in variants.items():
         torch.manual_seed(args.seed)
-        model = HSANetForMolecularPropertyPrediction(HSANetConfig(**DEMO_CONFIG, **overrides))
+        model = HSANetForMolecularPropertyPrediction(HSANetConfig(**{**DEMO_CONFIG, **options, **overrides}))
         results[name] = train_and_test(name, model, train, test, processor, args.epochs, args.seed, label_mean)
         hsanet = hsanet or model
-    if not args.no_ablations:
+    if not args.no_ablations and not args.graph_mamba_rows:
         torch.manual_seed(args.seed)
-        gin = GINMeanPoolRegressor(HSANetConfig(**DEMO_CONFIG))
+        gin = GINMeanPoolRegressor(HSANetConfig(**{**DEMO_CONFIG, **options}))
         results["ablation: GIN + mean pooling"] = train_and_test(
             "GIN + mean pooling", gin, train, test, processor, args.epochs, args.seed, label_mean
         )
@@ -199,7 +233,8 @@ def main() -> None:
 
     table = [
         f"c-Met pIC50, scaffold split test set ({len(test)} molecules), {date.today()}, "
-        f"{platform.machine()} CPU, {args.threads} threads, {args.epochs} epochs, seed {args.seed}",
+        f"{platform.machine()} CPU, {args.threads} threads, {args.epochs} epochs, seed {args.seed}"
+        + "".join(f", {field}={value!r}" for field, value in options.items()),
         "",
         "| model | test RMSE | test R² | train time (s) |",
         "|---|---|---|---|",

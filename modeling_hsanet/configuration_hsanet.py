@@ -127,10 +127,12 @@ class HSANetConfig(PreTrainedConfig):
             Rank of the step-size projection; defaults to `ceil(hidden_size / 16)`.
         max_scan_distance (`int`, *optional*, defaults to 8):
             Graph distances between consecutive atoms of the scan are clipped to this value.
-        graph_mamba_bidirectional (`bool`, *optional*, defaults to `True`):
-            Scan the structure-aware order forwards and backwards, each direction with its own Mamba block. `False`
-            scans forwards only, as Graph-Mamba's and MOL-Mamba's code do: one Mamba block per projector, about 40%
-            less work (`benchmarks/bench_scan.py`, table b).
+        graph_mamba_bidirectional (`bool`, *optional*, defaults to `False`):
+            `False`: one Mamba block per projector scans the structure-aware order forwards only. The paper does not
+            give the direction of the scan; Graph-Mamba's and MOL-Mamba's code scan one direction. `True`: forwards
+            and backwards, each direction with its own Mamba block; about 1.5x the projector's CPU time
+            (`benchmarks/bench_scan.py`, table b). `None` gives `False`, except for a config.json written before this
+            field existed (it has `transformers_version` but not this field), whose model scanned both directions.
         use_mamba_kernels (`bool`, *optional*, defaults to `True`):
             Use a compiled selective scan where one is available: `mamba_ssm`'s CUDA kernel when it is importable and
             the tensors are on CUDA, the numba kernel on CPU when numba is importable (float32, bf16 and fp16; see
@@ -191,7 +193,7 @@ class HSANetConfig(PreTrainedConfig):
         mamba_expand: int = 1,
         mamba_dt_rank: int | None = None,
         max_scan_distance: int = 8,
-        graph_mamba_bidirectional: bool = True,
+        graph_mamba_bidirectional: bool | None = None,
         use_mamba_kernels: bool = True,
         num_motif_tokens: int = 4,
         num_functional_groups: int = len(FUNCTIONAL_GROUP_NAMES),
@@ -226,6 +228,8 @@ class HSANetConfig(PreTrainedConfig):
         default_dt_rank = -(-hidden_size // 16) if isinstance(hidden_size, int) else None  # a bad size: _validate
         self.mamba_dt_rank = mamba_dt_rank if mamba_dt_rank is not None else default_dt_rank
         self.max_scan_distance = max_scan_distance
+        if graph_mamba_bidirectional is None:  # a config.json from before the field (has `transformers_version`)
+            graph_mamba_bidirectional = "transformers_version" in kwargs
         self.graph_mamba_bidirectional = graph_mamba_bidirectional
         self.use_mamba_kernels = use_mamba_kernels
         self.num_motif_tokens = num_motif_tokens

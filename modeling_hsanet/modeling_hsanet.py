@@ -546,13 +546,14 @@ class StructureAwareSelectiveScan(nn.Module):
 
 
 class GraphMambaProjector(GradientCheckpointingLayer):
-    """E_mamba: structure-aware bidirectional Graph-Mamba, reduced to `num_query_tokens` tokens.
+    """E_mamba: structure-aware Graph-Mamba, reduced to `num_query_tokens` tokens.
 
     1. Adjacency: each atom adds a projection of the mean of its bonded neighbours (one message-passing step, as the
        local MPNN beside Graph-Mamba's global scan); linear in the number of bonds.
-    2. Order: atoms are scanned in the featurizer's structure-aware order (BRICS fragment, degree, canonical rank),
-       forward and backward over each molecule's own length, each direction with its own parameters (forward only
-       with `config.graph_mamba_bidirectional=False`, as Graph-Mamba's and MOL-Mamba's code).
+    2. Order: atoms are scanned in the featurizer's structure-aware order (BRICS fragment, degree, canonical rank)
+       over each molecule's own length: forward only by default, as Graph-Mamba's and MOL-Mamba's code (the paper
+       does not give the direction); forward and backward, each direction with its own parameters, with
+       `config.graph_mamba_bidirectional=True`.
     3. Distance: the scan's step size sees the graph distance between consecutive atoms
        (`StructureAwareSelectiveScan`).
     4. Reduction: learned queries attend over the scanned atoms (as `CrossAttentionProjector`).

@@ -108,8 +108,16 @@ class _HSANetTester(ModelTester):
         return dict(HSANetProcessor()([HARNESS_SMILES[i] for i in indices]))
 
     def comparable_items(self, outputs, reference):
-        # a level gate at a near tie (tiny random gates) may pick the other projector in low precision
-        return (outputs.projector_choices.cpu() == reference.projector_choices.cpu()).all(dim=1)
+        # a level gate or a fusion router at a near tie (tiny random weights) may pick another projector / expert in
+        # low precision
+        same_projectors = (outputs.projector_choices.cpu() == reference.projector_choices.cpu()).all(dim=1)
+        top_k = self.get_config().fusion_top_k
+
+        def experts(router_logits):
+            return router_logits.float().cpu().topk(top_k, dim=-1).indices.sort(dim=-1).values
+
+        same_experts = (experts(outputs.router_logits) == experts(reference.router_logits)).flatten(1).all(dim=1)
+        return same_projectors & same_experts
 
 
 class HSANetModelTester(_HSANetTester):
@@ -168,7 +176,10 @@ class HSANetForConditionalGenerationTester(ModelTester):
         graph_config = HSANetConfig(**HSANET_TINY)
         processor = tiny_text_processor(graph_config.num_graph_tokens)
         text_config = LlamaConfig(**TINY_LLAMA, vocab_size=len(processor.tokenizer))
-        return HSANetConfig(**HSANET_TINY, text_config=text_config, graph_token_id=processor.graph_token_id)
+        # bidirectional: its output has no router logits to tell a fusion router's near tie in bf16 (which the
+        # one-direction default's tiny random weights hit) from an error; the default runs in `_HSANetTester`
+        return HSANetConfig(**HSANET_TINY, text_config=text_config, graph_token_id=processor.graph_token_id,
+                            graph_mamba_bidirectional=True)
 
     def get_inputs(self, indices=None):
         indices = list(range(len(HARNESS_SMILES))) if indices is None else list(indices)

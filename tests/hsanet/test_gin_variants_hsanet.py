@@ -16,6 +16,11 @@ class TestHSANetPretrainGNNsHarness(HSANetPretrainGNNsModelTester, ModelTesterMi
     # with the "gine" layer, and this layer is plain indexing, scatter and Linear layers.
     skip_compile_reason = "compiled with the default GIN in TestHSANetModelHarness (a cold compile costs minutes)"
 
+    def get_config(self):  # golden values of both scan directions: BothScanDirections in test_modeling_hsanet.py
+        config = super().get_config()
+        config.graph_mamba_bidirectional = True
+        return config
+
 
 @pytest.mark.parametrize(
     "overrides, message",

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 from rdkit import Chem
@@ -359,12 +361,25 @@ def test_hidden_states_and_attentions_follow_the_atom_order_of_the_inputs(tiny_c
 # ---------------------------------------------------------------------------------------------------------------------
 # The shared harness (tests/common.py) on both HSA-Net classes
 # ---------------------------------------------------------------------------------------------------------------------
-class TestHSANetModelHarness(HSANetModelTester, ModelTesterMixin):
+class BothScanDirections:
+    """The harness's golden slices were recorded with `graph_mamba_bidirectional=True` (the default before
+    2026-11-27): kept there so they guard the same computation. The one-direction default has its own tests
+    (`test_one_direction_graph_mamba_has_one_scan_and_round_trips`, the per-direction reference below) and runs in
+    every other test built from `HSANET_TINY`."""
+
+    def get_config(self):
+        config = super().get_config()
+        config.graph_mamba_bidirectional = True
+        return config
+
+
+class TestHSANetModelHarness(BothScanDirections, HSANetModelTester, ModelTesterMixin):
     expected_slices = {"last_hidden_state": [-0.001069086, 0.01327531, 0.01571592, -0.04939011, 0.03274994,
                                              0.04994961, -0.02039574, 0.0280204]}
 
 
-class TestHSANetForMolecularPropertyPredictionHarness(HSANetForMolecularPropertyPredictionTester, ModelTesterMixin):
+class TestHSANetForMolecularPropertyPredictionHarness(BothScanDirections, HSANetForMolecularPropertyPredictionTester,
+                                                      ModelTesterMixin):
     skip_compile_reason = ("the encoder is compiled by TestHSANetModelHarness; the head adds a Linear layer and a loss"
                            " (a cold compile costs ~40 s of the 15-minute test budget)")
     expected_slices = {"logits": [-4.116184e-05, -0.003004631, -9.415951e-05, -0.001974019, -0.0004667671,
@@ -372,8 +387,8 @@ class TestHSANetForMolecularPropertyPredictionHarness(HSANetForMolecularProperty
 
 
 def test_one_direction_graph_mamba_has_one_scan_and_round_trips(tmp_path):
-    """`graph_mamba_bidirectional=False`: one Mamba block per projector, gradients reach it, the choice is saved, and
-    old configs (no such field) keep both directions."""
+    """`graph_mamba_bidirectional=False` (the default): one Mamba block per projector, gradients reach it, the choice
+    is saved, and old configs (no such field) keep both directions."""
     from tests.model_testers import HSANET_TINY
 
     torch.manual_seed(0)
@@ -396,8 +411,21 @@ def test_one_direction_graph_mamba_has_one_scan_and_round_trips(tmp_path):
     legacy = config.to_dict()
     legacy.pop("graph_mamba_bidirectional")
     assert HSANetConfig.from_dict(legacy).graph_mamba_bidirectional is True
+    legacy_dir = tmp_path / "legacy"  # a config.json saved before the field existed: its model scans both ways
+    legacy_dir.mkdir()
+    (legacy_dir / "config.json").write_text(json.dumps(legacy))
+    assert AutoConfig.from_pretrained(legacy_dir).graph_mamba_bidirectional is True
+    assert HSANetConfig.from_dict({**legacy, "graph_mamba_bidirectional": False}).graph_mamba_bidirectional is False
     with pytest.raises(ValueError, match="graph_mamba_bidirectional"):
         HSANetConfig(**HSANET_TINY, graph_mamba_bidirectional="no")
+    # the default (new configs): one direction, kept through save_pretrained -> from_pretrained
+    assert HSANetConfig().graph_mamba_bidirectional is False
+    default_dir = tmp_path / "default"
+    HSANetModel(HSANetConfig(**HSANET_TINY)).save_pretrained(default_dir)
+    assert json.loads((default_dir / "config.json").read_text())["graph_mamba_bidirectional"] is False
+    default = AutoModel.from_pretrained(default_dir)
+    assert default.config.graph_mamba_bidirectional is False
+    assert all(projector.backward_scan is None for projector in default.projector.graph_mamba)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
