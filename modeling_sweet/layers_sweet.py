@@ -199,7 +199,10 @@ class ConvPixelDecoder(nn.Module):
     """Decoder states -> pixels with diffusers' VAE `Decoder` (a mid block and `UpDecoderBlock2D` blocks of ResNet
     layers, GroupNorm, SiLU; no attention), run on each frame group's patch grid as a feature map: `log2(patch_size)`
     2x upsamplings take the grid to the image size. A frame group's output has `temporal_patch_size * num_channels`
-    channels, its frames in order; the first-frame group (one frame) uses the first frame's channels.
+    channels, its frames in order; the first-frame group (one frame) uses the first frame's channels. With
+    `pixel_decoder="conv_per_frame"` the decoder draws one frame at a time instead: `frame_weight[k]` /
+    `frame_bias[k]` map a tube's state to its frame k (k = 0 also for the first frame and images), and the decoder
+    has `num_channels` outputs.
 
     Widths: `config.pixel_decoder_widths()` (full resolution first, as diffusers' `block_out_channels`), GroupNorm
     groups `config.pixel_decoder_norm_groups`, `config.pixel_decoder_layers_per_block` (+1) ResNet layers per block.
@@ -212,8 +215,15 @@ class ConvPixelDecoder(nn.Module):
 
         self.config = config
         channels = config.pixel_decoder_widths()
+        # "conv_per_frame": a linear map per frame of a tube turns the tube's state into one state per frame (each map
+        # starts as the identity), and the decoder draws one frame at a time, so that every frame of a clip goes
+        # through the weights images train
+        self.per_frame = config.pixel_decoder == "conv_per_frame"
+        tube, hidden = config.temporal_patch_size, config.hidden_size
+        self.frame_weight = nn.Parameter(torch.empty(tube, hidden, hidden)) if self.per_frame else None
+        self.frame_bias = nn.Parameter(torch.empty(tube, hidden)) if self.per_frame else None
         self.decoder = Decoder(in_channels=config.hidden_size,
-                               out_channels=config.num_channels * config.temporal_patch_size,
+                               out_channels=config.num_channels * (1 if self.per_frame else tube),
                                up_block_types=("UpDecoderBlock2D",) * len(channels),
                                block_out_channels=tuple(channels),
                                layers_per_block=config.pixel_decoder_layers_per_block,
@@ -224,6 +234,17 @@ class ConvPixelDecoder(nn.Module):
         config = self.config
         batch, groups, patches, hidden = states.shape
         grid, channels, tube = config.grid_size, config.num_channels, config.temporal_patch_size
+        if self.per_frame:
+            # the first-frame group takes the first frame's map; each tube, one map per frame
+            frames = [torch.einsum("bpi,oi->bpo", states[:, 0], self.frame_weight[0]).add(self.frame_bias[0])[:, None]]
+            if groups > 1:
+                tubes = torch.einsum("bgpi,toi->bgtpo", states[:, 1:], self.frame_weight)
+                frames.append((tubes + self.frame_bias[:, None]).flatten(1, 2))
+            frame_states = torch.cat(frames, dim=1)  # (batch, frames, patches, hidden)
+            count = frame_states.shape[1]
+            feature_maps = frame_states.reshape(batch * count, grid, grid, hidden).permute(0, 3, 1, 2)
+            pixels = self.decoder(feature_maps)  # (batch * frames, channels, H, W)
+            return pixels.view(batch, count, channels, *pixels.shape[-2:]).transpose(1, 2)
         feature_maps = states.reshape(batch * groups, grid, grid, hidden).permute(0, 3, 1, 2)
         pixels = self.decoder(feature_maps)  # (batch * groups, tube * channels, H, W)
         pixels = pixels.view(batch, groups, tube, channels, *pixels.shape[-2:])

@@ -176,6 +176,43 @@ def test_locality_model_shapes_and_old_configs_keep_the_first_version(tmp_path):
     assert reloaded.decoder_temporal is None and type(reloaded.pixel_head).__name__ == "SweetPixelHead"
 
 
+def test_per_frame_pixel_decoder_draws_each_frame_through_its_own_map(tmp_path):
+    """`pixel_decoder="conv_per_frame"`: each frame of a tube has its own map (starting as the identity) from the
+    tube's state, and one decoder draws every frame: changing the map of tube slot k changes exactly the frames in
+    slot k (slot 0 also draws the first frame and images); it trains, saves and runs in bf16."""
+    torch.manual_seed(0)
+    config = tiny_config(num_frames=9, pixel_decoder="conv_per_frame", pixel_decoder_channels=[8, 8, 16],
+                         pixel_decoder_norm_groups=4)
+    model = SweetTokenizerModel(config).eval()
+    head = model.pixel_head
+    assert head.frame_weight.shape == (4, 32, 32)
+    assert (head.frame_weight - torch.eye(32)).abs().mean() < 0.05 and head.frame_bias.abs().max() == 0
+    clip, image = torch.rand(2, 3, 9, 16, 16) - 0.5, torch.rand(2, 3, 16, 16) - 0.5
+    with torch.no_grad():
+        reference = model(pixel_values=image, pixel_values_videos=clip)
+        assert reference.reconstruction_videos.shape == clip.shape and reference.reconstruction.shape == image.shape
+        weight = head.frame_weight.clone()
+        for slot, frames in ((0, {0, 1, 5}), (2, {3, 7})):
+            head.frame_weight[slot] += torch.randn(32, 32)
+            changed = model(pixel_values=image, pixel_values_videos=clip)
+            head.frame_weight.copy_(weight)
+            per_frame = (changed.reconstruction_videos - reference.reconstruction_videos).abs().amax(dim=(0, 1, 3, 4))
+            assert {int(f) for f in torch.nonzero(per_frame > 1e-6)} == frames
+            image_change = (changed.reconstruction - reference.reconstruction).abs().max()
+            assert bool(image_change > 1e-6) == (slot == 0)
+    model.train()
+    model(pixel_values_videos=clip).loss.backward()
+    assert all(head.frame_weight.grad[slot].abs().sum() > 0 for slot in range(4))
+    model.eval().save_pretrained(tmp_path)
+    reloaded = SweetTokenizerModel.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        again = reloaded(pixel_values_videos=clip).reconstruction_videos
+        torch.testing.assert_close(again, reference.reconstruction_videos, atol=1e-5, rtol=1e-4)
+        low = reloaded.to(torch.bfloat16)(pixel_values_videos=clip.bfloat16()).reconstruction_videos
+    assert low.dtype == torch.bfloat16 and torch.isfinite(low).all()
+    assert (low.float() - again).abs().max() < 0.25
+
+
 @pytest.mark.parametrize(("overrides", "message"), [
     (dict(encoder_attention="frame_group", encoder_window_size=3), "`encoder_window_size` must be None or an integer "
                                                                    "dividing image_size / patch_size = 4"),
