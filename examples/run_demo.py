@@ -33,6 +33,8 @@ from transformers.utils import logging as hf_logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from cli_options import parse_config_options  # noqa: E402
+
 from modeling_hsanet import HSANetConfig, HSANetForMolecularPropertyPrediction, HSANetProcessor  # noqa: E402
 from modeling_hsanet.data_hsanet import load_cmet_ligands, scaffold_split  # noqa: E402
 from modeling_hsanet.modeling_hsanet import GraphBatchLayout, HSANetGINEncoder  # noqa: E402
@@ -75,23 +77,6 @@ def morgan_fingerprints(smiles: list[str]) -> np.ndarray:
 
 def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     return {"rmse": float(np.sqrt(mean_squared_error(truth, predicted))), "r2": float(r2_score(truth, predicted))}
-
-
-def parse_options(options: list[str]) -> dict:
-    """["graph_mamba_bidirectional=true", "mamba_d_state=8"] -> {"graph_mamba_bidirectional": True,
-    "mamba_d_state": 8} (each VALUE read as JSON, else kept as a string)."""
-    import json
-
-    fields = {}
-    for option in options:
-        field, separator, value = option.partition("=")
-        if not separator or not field:
-            raise SystemExit(f"--hsanet-option takes FIELD=VALUE, got {option!r}")
-        try:
-            fields[field] = json.loads(value)
-        except json.JSONDecodeError:
-            fields[field] = value
-    return fields
 
 
 def train_and_test(name, model, train, test, processor, epochs, seed, label_mean) -> dict:
@@ -155,7 +140,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    options = parse_options(args.hsanet_option)
+    options = parse_config_options(args.hsanet_option, "--hsanet-option")
     torch.set_num_threads(args.threads)
     hf_logging.set_verbosity_error()
     os.makedirs(OUTPUT_DIR, exist_ok=True)

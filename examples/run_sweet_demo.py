@@ -53,6 +53,8 @@ from transformers.utils import logging as hf_logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from cli_options import parse_config_options  # noqa: E402
+
 from modeling_sweet import (  # noqa: E402
     SweetCurriculumCollator,
     SweetImageProcessor,
@@ -279,22 +281,6 @@ def train(name: str, model: nn.Module, rows: list[dict], collator, steps: int, b
     return trainer, time.perf_counter() - start
 
 
-def parse_options(options: list[str]) -> dict:
-    """["pixel_decoder=conv", "num_decoder_layers=2"] -> {"pixel_decoder": "conv", "num_decoder_layers": 2}."""
-    import json
-
-    fields = {}
-    for option in options:
-        field, separator, value = option.partition("=")
-        if not separator or not field:
-            raise SystemExit(f"--sweet-option takes FIELD=VALUE, got {option!r}")
-        try:
-            fields[field] = json.loads(value)
-        except json.JSONDecodeError:
-            fields[field] = value
-    return fields
-
-
 def count_parameters(model: nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 
@@ -456,7 +442,7 @@ def main() -> None:
         **SWEET_CONFIG, "codebook_factorization": args.codebook_factorization,
         "vocabulary_max_words_per_class": args.words_per_class or None,
         "entropy_loss_weight": args.entropy_loss_weight, "codebook_projection": args.codebook_projection,
-        **parse_options(args.sweet_option)})
+        **parse_config_options(args.sweet_option, "--sweet-option")})
     captions = training_captions() if sweet_config.codebook_projection == "gcn" else None
     sweet = SweetTokenizerModel.from_language_model(sweet_config, default_language_model_path(), captions=captions)
     config = sweet.config
