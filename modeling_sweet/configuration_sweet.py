@@ -82,6 +82,8 @@ ATTENTION_LAYOUTS = ("full", "frame_group")
 SPATIAL_QUERY_CONTEXTS = ("last", "matching")
 TEMPORAL_QUERY_LAYOUTS = ("global", "per_location")
 PIXEL_DECODERS = ("linear", "conv", "conv_per_frame")
+# the pixel decoders that are `layers_sweet.ConvPixelDecoder` (the others: the per-patch linear head)
+CONV_PIXEL_DECODERS = ("conv", "conv_per_frame")
 CODEBOOK_PROJECTIONS = ("gcn", "linear")
 # The paper's factorised codes (authors' code, v3): per branch, the factors in the order their ids come in a token's
 # ids, each as (name, word classes of its words, nearest codes it averages). A spatial token is 2 adjectives + 1 noun,
@@ -436,10 +438,10 @@ class SweetTokenizerConfig(PreTrainedConfig):
             require(len(channels) > 0 and all(isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= 16_384
                                               for c in channels), "pixel_decoder_channels",
                     "None or a list of integers in [1, 16384]")
-        if self.pixel_decoder in ("conv", "conv_per_frame"):
+        if self.pixel_decoder in CONV_PIXEL_DECODERS:
             levels = int(math.log2(self.patch_size)) + 1
             require(2 ** (levels - 1) == self.patch_size, "patch_size",
-                    "a power of 2 with pixel_decoder='conv' (one 2x upsampling per level)")
+                    "a power of 2 with a convolutional pixel_decoder (one 2x upsampling per level)")
             require(channels is None or len(channels) == levels, "pixel_decoder_channels",
                     f"None or {levels} widths (log2(patch_size) + 1 levels) with patch_size={self.patch_size}")
             widths = self.pixel_decoder_widths()

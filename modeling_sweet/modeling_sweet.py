@@ -41,7 +41,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput, logging
 
-from .configuration_sweet import SweetTokenizerConfig
+from .configuration_sweet import CONV_PIXEL_DECODERS, SweetTokenizerConfig
 from .hub_sweet import push_to_hub_with_model_card
 from .layers_sweet import (
     ConvPixelDecoder,
@@ -675,8 +675,8 @@ class SweetTokenizerPreTrainedModel(PreTrainedModel):
         elif isinstance(module, SweetTokenizerModel):
             init.normal_(module.mask_token, std=std)
         elif isinstance(module, ConvPixelDecoder) and module.per_frame:  # each frame's map starts as the identity
-            tube, hidden, _ = module.frame_weight.shape
-            init.copy_(module.frame_weight, torch.randn_like(module.frame_weight) * std + torch.eye(hidden))
+            identity = torch.eye(module.frame_weight.shape[-1])
+            init.copy_(module.frame_weight, torch.randn_like(module.frame_weight) * std + identity)
             init.zeros_(module.frame_bias)
         elif isinstance(module, LanguageCodebookQuantizer):
             init.normal_(module.language_embeddings)  # random codes until `from_language_model` fills them
@@ -727,7 +727,8 @@ class SweetTokenizerModel(SweetTokenizerPreTrainedModel):
         self.decoder_temporal = nn.ModuleList(SweetTransformerLayer(config) for _ in range(
             config.num_decoder_layers)) if config.decoder_attention == "frame_group" else None
         self.decoder_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.pixel_head = SweetPixelHead(config) if config.pixel_decoder == "linear" else ConvPixelDecoder(config)
+        self.pixel_head = (ConvPixelDecoder(config) if config.pixel_decoder in CONV_PIXEL_DECODERS
+                           else SweetPixelHead(config))
         # which positions attend to each other in each layer (`layers_sweet.attention_partitions`; None: all)
         self._encoder_partitions = attention_partitions(config.num_encoder_layers, config.grid_size,
                                                         config.encoder_attention, config.encoder_window_size)
