@@ -49,6 +49,7 @@ bench: install
 	$(PY) benchmarks/bench_featurization.py
 	$(PY) benchmarks/bench_sweet.py
 	$(PY) benchmarks/bench_captioning.py
+	$(PY) benchmarks/bench_gpu.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo_outputs

@@ -59,39 +59,48 @@ BATCH, WIDTH, STATE = 32, 512, 16
 LENGTHS = (64, 1024, 4096)
 SUBPROCESS_TIMEOUT_S = 600
 
-# One measurement in a fresh process: method, length, pass ("forward" / "backward"), repeats, threads.
-RUN_SCRIPT = textwrap.dedent("""
-    import json, sys, time
-    sys.path.insert(0, {repo!r})
-    import torch
-    from modeling_hsanet.modeling_hsanet import selective_scan, selective_scan_pytorch
+# The eager sequential loop a user would write, and the test suite's reference form (tests/hsanet).
+def sequential_scan(u, delta, A, B, C, D):
+    """Mamba's selective scan one step at a time, in the model's (batch, length, width) layout: one `exp`, multiply
+    and add per step, autograd through it."""
+    batch, length, width = u.shape
+    h = u.new_zeros(batch, width, A.shape[1])
+    outputs = []
+    for t in range(length):
+        h = torch.exp(delta[:, t, :, None] * A) * h + (delta[:, t] * u[:, t])[..., None] * B[:, t, None, :]
+        outputs.append((h * C[:, t, None, :]).sum(-1) + D * u[:, t])
+    return torch.stack(outputs, dim=1)
 
-    method, mode = sys.argv[1], sys.argv[3]
-    length, repeats, threads = int(sys.argv[2]), int(sys.argv[4]), int(sys.argv[5])
-    torch.set_num_threads(threads)
-    batch, width, state = {batch}, {width}, {state}
 
-    def sequential(u, delta, A, B, C, D):
-        # (batch, length, width) layout; one step at a time, as the test suite's reference
-        h = u.new_zeros(batch, width, state)
-        outputs = []
-        for t in range(length):
-            h = torch.exp(delta[:, t, :, None] * A) * h + (delta[:, t] * u[:, t])[..., None] * B[:, t, None, :]
-            outputs.append((h * C[:, t, None, :]).sum(-1) + D * u[:, t])
-        return torch.stack(outputs, dim=1)
-
+def scan_inputs(batch: int, length: int, width: int, state: int, requires_grad: bool = False):
+    """Seeded scan inputs `[u, delta, A, B, C, D]` (delta after softplus, A negative) and an output gradient."""
     generator = torch.Generator().manual_seed(0)
     u = torch.randn(batch, length, width, generator=generator)
     delta = torch.nn.functional.softplus(torch.randn(batch, length, width, generator=generator) - 2)
     A = -torch.rand(width, state, generator=generator) * 3
     B, C = (torch.randn(batch, length, state, generator=generator) for _ in range(2))
     D = torch.randn(width, generator=generator)
-    inputs = [x.requires_grad_(mode == "backward") for x in (u, delta, A, B, C, D)]
     grad_y = torch.randn(batch, length, width, generator=generator)
-    scan = dict(loop=sequential, chunked=selective_scan_pytorch, kernel=selective_scan)[method]
+    return [x.requires_grad_(requires_grad) for x in (u, delta, A, B, C, D)], grad_y
+
+
+# One measurement in a fresh process: method, length, pass ("forward" / "backward"), repeats, threads.
+RUN_SCRIPT = textwrap.dedent("""
+    import json, sys, time
+    sys.path.insert(0, {repo!r})
+    sys.path.insert(0, {benchmarks!r})
+    import torch
+    from bench_scan import scan_inputs, sequential_scan
+    from modeling_hsanet.modeling_hsanet import selective_scan, selective_scan_pytorch
+
+    method, mode = sys.argv[1], sys.argv[3]
+    length, repeats, threads = int(sys.argv[2]), int(sys.argv[4]), int(sys.argv[5])
+    torch.set_num_threads(threads)
+    inputs, grad_y = scan_inputs({batch}, length, {width}, {state}, requires_grad=mode == "backward")
+    scan = dict(loop=sequential_scan, chunked=selective_scan_pytorch, kernel=selective_scan)[method]
     if method == "kernel":  # compile the numba kernels (or load them from numba's cache) outside the measurement
         small = [(x[:1, :2] if x.dim() == 3 else x).detach().clone().requires_grad_() for x in inputs]
-        torch.autograd.grad(scan(*small), small, torch.ones(1, 2, width))
+        torch.autograd.grad(scan(*small), small, torch.ones(1, 2, {width}))
 
     def run():
         if mode == "forward":
@@ -124,7 +133,8 @@ RUN_SCRIPT = textwrap.dedent("""
 
 def scan_run(method: str, length: int, mode: str, repeats: int, threads: int) -> dict | str:
     """One measurement in a fresh subprocess: a dict, or why there is none."""
-    script = RUN_SCRIPT.format(repo=REPO_ROOT, batch=BATCH, width=WIDTH, state=STATE)
+    script = RUN_SCRIPT.format(repo=REPO_ROOT, benchmarks=os.path.dirname(os.path.abspath(__file__)), batch=BATCH,
+                               width=WIDTH, state=STATE)
     try:
         result = subprocess.run(
             [sys.executable, "-c", script, method, str(length), mode, str(repeats), str(threads)],

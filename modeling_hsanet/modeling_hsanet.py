@@ -8,6 +8,7 @@ Inputs are the flat batch produced by `HSANetProcessor` (see `HSANetModel.forwar
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -469,10 +470,15 @@ def selective_scan(u, delta, A, B, C, D):
     (batch, channels, length): transposed here); on CPU the numba kernel (`scan_kernels_hsanet`) when numba is
     importable, except in float64 and while `torch.compile` traces."""
     if _mamba_selective_scan_fn is not None and u.is_cuda:
-        y = _mamba_selective_scan_fn(*(x.transpose(1, 2).contiguous() for x in (u, delta)), A.contiguous(),
-                                     *(x.transpose(1, 2).contiguous() for x in (B, C)), D.float(),
-                                     delta_softplus=False)
-        return y.transpose(1, 2)
+        # the kernel takes u, delta, B and C in one dtype (under autocast, delta comes out of softplus in float32),
+        # A and D in float32, and computes in float32 like selective_scan_pytorch
+        dtype = functools.reduce(torch.promote_types, (x.dtype for x in (delta, B, C)), u.dtype)
+        with torch.autocast("cuda", enabled=False):
+            y = _mamba_selective_scan_fn(*(x.to(dtype).transpose(1, 2).contiguous() for x in (u, delta)),
+                                         A.float().contiguous(),
+                                         *(x.to(dtype).transpose(1, 2).contiguous() for x in (B, C)), D.float(),
+                                         delta_softplus=False)
+        return y.transpose(1, 2).to(u.dtype)
     if u.device.type == "cpu" and u.dtype != torch.float64 and not torch.compiler.is_compiling():
         # imported here: importing numba costs about half a second, paid only by models that scan on CPU
         from .scan_kernels_hsanet import numba_scan_available, selective_scan_numba

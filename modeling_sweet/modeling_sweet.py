@@ -523,7 +523,9 @@ class LanguageCodebookQuantizer(nn.Module):
         similarities, ids = [], []
         for factor, (_, _, count) in enumerate(self.factors):  # a loop over the (1 or 2) factors, not tokens
             start, size = self.factor_starts[factor], self.factor_sizes[factor]
-            factor_similarities = latents[..., factor, :] @ codes[start : start + size].T  # cosines
+            # cosines in float32, also under bf16 / fp16: rounded to 8 bits, close codes tie and the word choice flips
+            with torch.autocast(latents.device.type, enabled=False):
+                factor_similarities = latents[..., factor, :].float() @ codes[start : start + size].float().T
             similarities.append(factor_similarities)
             ids.append(factor_similarities.topk(count, dim=-1).indices + start)
         ids = torch.cat(ids, dim=-1)

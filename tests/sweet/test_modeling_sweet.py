@@ -627,3 +627,29 @@ def test_with_factorised_codes_the_entropy_term_is_summed_over_the_factors(tiny_
                 + entropy_of_soft_assignment(halves[..., 1, :] @ codes[adjectives:].T, 0.05))
     torch.testing.assert_close(with_entropy - without, 0.5 * expected)
     assert with_entropy != without
+
+
+def test_a_bf16_model_chooses_words_on_float32_cosines():
+    # Rounded to bf16's 8 bits, the cosines of close codes tie and the word choice flips with the hardware; the
+    # quantizer computes them in float32 from the (bf16) latents and codes, in a bf16 model and under autocast alike.
+    from tests.model_testers import SweetTokenizerFactorizedModelTester
+
+    quantizer = SweetTokenizerFactorizedModelTester().make_model().spatial_quantizer.to(torch.bfloat16)
+    tokens = torch.randn(8, 512, quantizer.input_projection.in_features, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        _, ids, _ = quantizer(tokens.bfloat16())
+        latents = F.normalize(quantizer._split(quantizer.input_projection(tokens.bfloat16())), dim=-1)
+        codes = quantizer.codes()
+        expected, rounded = [], []
+        for factor, (_, _, count) in enumerate(quantizer.factors):
+            start, size = quantizer.factor_starts[factor], quantizer.factor_sizes[factor]
+            block = codes[start : start + size]
+            expected.append((latents[..., factor, :].float() @ block.float().T).topk(count, dim=-1).indices + start)
+            rounded.append((latents[..., factor, :] @ block.T).topk(count, dim=-1).indices + start)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            _, autocast_ids, _ = quantizer(tokens.bfloat16())
+    assert ids.dtype == torch.long
+    torch.testing.assert_close(ids, torch.cat(expected, dim=-1), rtol=0, atol=0)
+    torch.testing.assert_close(autocast_ids, ids, rtol=0, atol=0)
+    # the bf16 cosines would have chosen other words for some tokens: the check can fail
+    assert not torch.equal(torch.cat(rounded, dim=-1), ids)
