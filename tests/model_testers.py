@@ -258,7 +258,9 @@ class SweetTokenizerFactorizedModelTester(SweetTokenizerModelTester):
     def same_code_ids(self) -> dict[str, torch.LongTensor]:
         """Per branch, each word's first word with the same code vector (cosine > 1 - 1e-6), in `make_model()`'s
         codebook (every model of the checks is built by it)."""
-        model, result = self.make_model(), {}
+        with torch.random.fork_rng(devices=[]):  # make_model seeds the global generator: leave the caller's as it was
+            model = self.make_model()
+        result = {}
         with torch.no_grad():
             for branch in ("spatial", "temporal"):
                 codes = getattr(model, f"{branch}_quantizer").codes().float()
