@@ -34,6 +34,7 @@ sys.path.insert(0, REPO_ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
+from bench_featurization import feature_pipeline  # noqa: E402
 from bench_hsanet import load_cmet_smiles, markdown_table, projector_inputs  # noqa: E402
 from bench_scan import BATCH, LENGTHS, STATE, WIDTH, scan_inputs, sequential_scan  # noqa: E402
 
@@ -157,15 +158,6 @@ def projector_and_encoder_rows(smiles: list[str], repeats: int) -> tuple[list, l
     return projector, encoder, atoms
 
 
-def feature_pipeline(directory: str):
-    from transformers import pipeline
-
-    torch.manual_seed(0)
-    HSANetModel(HSANetConfig()).eval().save_pretrained(directory)
-    HSANetProcessor().save_pretrained(directory)
-    return pipeline("molecular-feature-extraction", model=directory, device=0 if DEVICE == "cuda" else -1)
-
-
 def end_to_end_rows(smiles: list[str], workers: list[int], repeats: int) -> list[list[str]]:
     """Table c: the pipeline with 0 and N workers, the forward alone, featurization alone (one process)."""
     rows = []
@@ -177,7 +169,7 @@ def end_to_end_rows(smiles: list[str], workers: list[int], repeats: int) -> list
     rows.append(["featurization alone (`HSANetProcessor`, one process)", "", f"{featurize_rate:,.0f}"])
     batches = encoder_inputs(smiles)
     with tempfile.TemporaryDirectory() as directory:
-        extractor = feature_pipeline(directory)
+        extractor = feature_pipeline(directory, "default")  # on the GPU when there is one
         model = extractor.model
 
         def forward():
