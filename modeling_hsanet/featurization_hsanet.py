@@ -15,9 +15,12 @@ atoms and bonds, and the substructure searches (the 85 `fr_*` patterns and the 1
 once per molecule for its per-atom and per-bond values (`atom_table`, `bond_table`; chirality, charge and radicals,
 which most atoms lack, only for the atoms one RDKit query lists), and `_SubstructureScreen` skips the searches those
 tables prove to find nothing (most of them: a pattern needs atoms and bonds the molecule lacks), so every count stays
-exact; the BRICS fragments come from a union-find over the kept bonds. The molecule is renumbered to canonical order
-before any search: RDKit's ring set (hence SMARTS ring counts such as `R2`) can depend on the atom numbering. Table a
-of the benchmark compares the whole featurizer with PyG's `from_smiles`.
+exact; the BRICS fragments are the connected components of the kept bonds (hooking and pointer jumping in NumPy). A
+batch of molecules is featurized together (`mols_to_graphs`): their atoms and bonds are stacked, so every step but
+RDKit's own calls is a few NumPy operations per batch instead of per molecule, and Python's cyclic garbage collector is
+paused meanwhile (`collector_paused`). The molecule is renumbered to canonical order before any search: RDKit's ring
+set (hence SMARTS ring counts such as `R2`) can depend on the atom numbering. Table a of the benchmark compares the
+whole featurizer with PyG's `from_smiles`.
 The limits `DEFAULT_MAX_ATOMS` and `DEFAULT_MAX_SMILES_LENGTH` (settings of `HSANetFeatureExtractor`) are checked
 before any of that work, so a huge input fails in milliseconds with an error that names the setting to raise. Nothing
 here writes SMILES (RDKit's SMILES writer recurses once per atom along a chain and overflowed the C stack at 20,001
@@ -30,8 +33,10 @@ MolCA's GIN).
 
 from __future__ import annotations
 
+import gc
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,8 +59,8 @@ _ALL_MATCHES = 2**31 - 1
 # Up to this many atoms, consecutive distances come from one Dijkstra call (a (n - 1, n) float64 matrix: 8 MB at most),
 # which is faster than the sparse search's fixed cost on drug-sized molecules; above it, the bounded search.
 DENSE_DISTANCE_MAX_ATOMS = 1024
-# Up to this many atoms (drug-like molecules), consecutive distances come from a breadth-first search on a dense
-# adjacency matrix (`_small_graph_distances`), which has no sparse-matrix set-up cost.
+# Up to this many atoms (drug-like molecules), consecutive distances come from a breadth-first search on dense
+# adjacency matrices, `_DISTANCE_GROUP` molecules at a time (`_small_graph_distances`): no sparse-matrix set-up cost.
 MATRIX_DISTANCE_MAX_ATOMS = 64
 # Up to this many bonds, reading bonds by index is faster than `molecule_bonds`' atom-by-atom gathering.
 _BOND_LIST_MAX_BONDS = 1024
@@ -164,18 +169,26 @@ def atom_table(mol: Chem.Mol, bonds: np.ndarray | None = None) -> np.ndarray:
     bonds is (RDKit records a ring's atoms and bonds together); chirality, charge and radicals are read only for the
     atoms one RDKit query lists (those with any of them). `bonds`: the molecule's `bond_table`, read when not given.
     Returns `(num_atoms, 9)` int64."""
-    bonds = bond_table(mol) if bonds is None else bonds
-    num_atoms = mol.GetNumAtoms()
-    atoms = [mol.GetAtomWithIdx(i) for i in range(num_atoms)]  # faster than iterating `mol.GetAtoms()`
+    return _read_atoms([mol], bond_table(mol) if bonds is None else bonds)
+
+
+def _read_atoms(mols: Sequence[Chem.Mol], bonds: np.ndarray) -> np.ndarray:
+    """`atom_table` of several molecules, stacked in their order; `bonds`: their stacked `bond_table`, with atom
+    indices into the stack. One RDKit call per atom and value for the whole batch. Returns `(total atoms, 9)` int64."""
+    atoms = [mol.GetAtomWithIdx(i) for mol in mols for i in range(mol.GetNumAtoms())]  # faster than `GetAtoms()`
+    num_atoms = len(atoms)
     raw = np.zeros((num_atoms, len(_ATOM_TABLE_COLUMNS)), dtype=np.int64)
     raw[:, 0] = np.fromiter(map(Chem.Atom.GetAtomicNum, atoms), dtype=np.int64, count=num_atoms)
     raw[:, 4] = np.fromiter(map(Chem.Atom.GetTotalNumHs, atoms), dtype=np.int64, count=num_atoms)
     raw[:, 2] = np.bincount(bonds[:, :2].reshape(-1), minlength=num_atoms) + raw[:, 4]
-    for index in _matching_atoms(mol, _UNUSUAL_ATOMS):
-        atom = atoms[index]
-        raw[index, 1] = int(canonical_chiral_tag(atom))
-        raw[index, 3] = atom.GetFormalCharge()
-        raw[index, 5] = atom.GetNumRadicalElectrons()
+    start = 0
+    for mol in mols:
+        for index in _matching_atoms(mol, _UNUSUAL_ATOMS):
+            atom = atoms[start + index]
+            raw[start + index, 1] = int(canonical_chiral_tag(atom))
+            raw[start + index, 3] = atom.GetFormalCharge()
+            raw[start + index, 5] = atom.GetNumRadicalElectrons()
+        start += mol.GetNumAtoms()
     raw[:, 6] = np.fromiter(map(Chem.Atom.GetHybridization, atoms), dtype=np.int64, count=num_atoms)
     raw[:, 7] = np.fromiter(map(Chem.Atom.GetIsAromatic, atoms), dtype=np.int64, count=num_atoms)
     raw[bonds[bonds[:, 5] != 0, :2].reshape(-1), 8] = 1
@@ -239,7 +252,13 @@ _BOND_TABLE_COLUMNS = ("begin_atom", "end_atom", "bond_type", "stereo", "conjuga
 def bond_table(mol: Chem.Mol) -> np.ndarray:
     """RDKit's per-bond values (`_BOND_TABLE_COLUMNS`, enums as their integer values), one row per bond of
     `molecule_bonds`, read column by column. Returns `(num_bonds, 6)` int64."""
-    bonds = molecule_bonds(mol)
+    return _read_bonds([mol])
+
+
+def _read_bonds(mols: Sequence[Chem.Mol]) -> np.ndarray:
+    """`bond_table` of several molecules, stacked in their order (atom indices within each molecule): one RDKit call
+    per bond and value for the whole batch. Returns `(total bonds, 6)` int64."""
+    bonds = [bond for mol in mols for bond in molecule_bonds(mol)]
     raw = np.empty((len(bonds), len(_BOND_TABLE_COLUMNS)), dtype=np.int64)
     for column, read in enumerate((Chem.Bond.GetBeginAtomIdx, Chem.Bond.GetEndAtomIdx, Chem.Bond.GetBondType,
                                    Chem.Bond.GetStereo, Chem.Bond.GetIsConjugated, Chem.Bond.IsInRing)):
@@ -679,8 +698,9 @@ class _SubstructureScreen:
         self._starts_of = np.array(starts_of, dtype=np.int64)
         roots = np.array([self._graphs[self.patterns[pattern]][0][0] for pattern in starts_of], dtype=np.int64)
         self._root_words, self._root_shifts = roots // 64, (roots % 64).astype(np.uint64)
-        # The recursive requirements as straight-line code; a graph's parts are numbered before it.
-        lines = [f"    ok[{graph}] = ok[{graph}] and {self._code(formula)}"
+        # The recursive requirements as straight-line code on bitsets (bit k: molecule k); a graph's parts are numbered
+        # before it.
+        lines = [f"    ok[{graph}] = ok[{graph}] & {self._code(formula)}"
                  for graph, formula in enumerate(self._formulas) if formula is not True]
         namespace: dict = {}
         exec("def resolve(ok):\n" + "\n".join(lines + ["    return ok"]), namespace)
@@ -690,7 +710,7 @@ class _SubstructureScreen:
         kind, parts = formula
         if kind == "graph":
             return f"ok[{parts}]"
-        return "(" + f" {kind} ".join(self._code(part) for part in parts) + ")"
+        return "(" + f" {_BITSET_OPERATORS[kind]} ".join(self._code(part) for part in parts) + ")"
 
     def _add_graph(self, query: Chem.Mol) -> int:
         bounds, formulas = zip(*(self._atom(atom) for atom in query.GetAtoms()))
@@ -743,26 +763,52 @@ class _SubstructureScreen:
         graph = self._by_smarts[smarts]
         return self._atom_bounds[self._graphs[graph][0][0]], ("graph", graph)
 
-    def screen(self, slots: np.ndarray, bonds: np.ndarray, bond_types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """`slots`: (atoms, 3) combined slots (`screen_slots`); `bonds`: (bonds, 2) atom indices; `bond_types`:
-        (bonds,) RDKit bond type values. Returns `(len(patterns),)` bool, whether each pattern can match, and (atoms,
-        len(starts_of)) bool, whether each atom can start a match (be the first atom) of each of those patterns."""
+    def screen(self, slots: np.ndarray, bonds: np.ndarray, bond_types: np.ndarray,
+               atom_starts: np.ndarray | None = None,
+               bond_starts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Screen several molecules at once, stacked: `slots`: (atoms, 3) combined slots (`screen_slots`); `bonds`:
+        (bonds, 2) atom indices into the stack; `bond_types`: (bonds,) RDKit bond type values; `atom_starts` /
+        `bond_starts`: (molecules + 1,) where each molecule's atoms / bonds start in the stack, and the totals (one
+        molecule when not given). Returns `(molecules, len(patterns))` bool, whether each pattern can match each
+        molecule, and (atoms, len(starts_of)) bool, whether each atom can start a match (be the first atom) of each of
+        those patterns."""
+        atom_starts = np.array([0, len(slots)]) if atom_starts is None else atom_starts
+        bond_starts = np.array([0, len(bonds)]) if bond_starts is None else bond_starts
+        num_molecules = len(atom_starts) - 1
         words = self._tables[0][slots[:, 0]]
         for group in range(1, len(self._tables)):
             words &= self._tables[group][slots[:, group]]
         atoms, begin = self._atom_words, self._atom_words + self._bond_words
-        have = np.zeros(begin, dtype=np.uint64)
-        have[:atoms] = np.bitwise_or.reduce(words[:, :atoms], axis=0)
+        have = np.zeros((num_molecules, begin), dtype=np.uint64)
+        have[:, :atoms] = np.bitwise_or.reduceat(words[:, :atoms], atom_starts[:-1], axis=0)
         if len(bonds):
             first, second = words[bonds[:, 0]], words[bonds[:, 1]]
             types = self._bond_types[np.minimum(bond_types, _SCREEN_BOND_TYPES - 1)]
-            have[atoms:] = np.bitwise_or.reduce(
-                ((first[:, atoms:begin] & second[:, begin:]) | (second[:, atoms:begin] & first[:, begin:])) & types,
-                axis=0)
-        graph_ok = self._resolve((~(self._requirements & ~have).any(axis=1)).tolist())
-        possible = np.array(graph_ok)[self._pattern_graphs]
+            rows = ((first[:, atoms:begin] & second[:, begin:]) | (second[:, atoms:begin] & first[:, begin:])) & types
+            bonded = np.diff(bond_starts) > 0  # `reduceat` would give a molecule without bonds its next bond's row
+            have[bonded, atoms:] = np.bitwise_or.reduceat(rows, bond_starts[:-1][bonded], axis=0)
+        graph_ok = self._resolve_molecules(~(self._requirements[None] & ~have[:, None]).any(axis=2))
+        possible = graph_ok[:, self._pattern_graphs]
         starts = ((words[:, self._root_words] >> self._root_shifts) & np.uint64(1)).astype(bool)
-        return possible, starts & possible[self._starts_of]
+        return possible, starts & np.repeat(possible[:, self._starts_of], np.diff(atom_starts), axis=0)
+
+    def _resolve_molecules(self, ok: np.ndarray) -> np.ndarray:
+        """(molecules, graphs) bool -> the same with every graph's recursive requirements applied: 64 molecules at a
+        time as one Python integer per graph, so the straight-line code runs once per 64 molecules."""
+        if len(ok) == 1:  # the code runs on Python bools as well
+            return np.array(self._resolve(ok[0].tolist()), dtype=bool)[None]
+        resolved = np.empty_like(ok)
+        shifts = np.arange(64, dtype=np.uint64)[:, None]
+        for start in range(0, len(ok), 64):
+            block = np.zeros((ok.shape[1], 64), dtype=bool)
+            block[:, :min(64, len(ok) - start)] = ok[start:start + 64].T
+            bits = self._resolve(np.packbits(block, axis=1, bitorder="little").view(np.uint64)[:, 0].tolist())
+            unpacked = (np.array(bits, dtype=np.uint64)[None, :] >> shifts) & np.uint64(1)
+            resolved[start:start + 64] = unpacked[:min(64, len(ok) - start)].astype(bool)
+        return resolved
+
+
+_BITSET_OPERATORS = {"and": "&", "or": "|"}
 
 
 def screen_slots(atom_table: np.ndarray, bond_table: np.ndarray, degrees: np.ndarray | None = None) -> np.ndarray:
@@ -808,7 +854,7 @@ def screen_substructures(mol: Chem.Mol, atoms: np.ndarray | None = None,
     atoms = atom_table(mol) if atoms is None else atoms
     bonds = bond_table(mol) if bonds is None else bonds
     possible, starts = _SCREEN.screen(screen_slots(atoms, bonds), bonds[:, :2], bonds[:, 2])
-    return possible[:len(_FUNCTIONAL_GROUP_PATTERNS)], starts
+    return possible[0, :len(_FUNCTIONAL_GROUP_PATTERNS)], starts
 
 
 def brics_cut_bonds(mol: Chem.Mol, bonds: np.ndarray | None = None, candidates: np.ndarray | None = None,
@@ -827,31 +873,46 @@ def brics_cut_bonds(mol: Chem.Mol, bonds: np.ndarray | None = None, candidates: 
     environments add nothing to any bond. `bonds`: the molecule's `bond_table`, read when not given.
     """
     table = bond_table(mol) if bonds is None else bonds
-    acyclic = table[:, 5] == 0
-    if not acyclic.any():
-        return np.zeros(0, dtype=np.int64)
     if not screen:
         candidates = np.ones((mol.GetNumAtoms(), len(_BRICS_ENVIRONMENTS)), dtype=bool)
     elif candidates is None:
         candidates = screen_substructures(mol, bonds=table)[1]
+    return _brics_cuts([mol], table, candidates, np.array([0, mol.GetNumAtoms()]), np.array([0, len(table)]))
+
+
+def _brics_cuts(mols: Sequence[Chem.Mol], table: np.ndarray, candidates: np.ndarray, atom_starts: np.ndarray,
+                bond_starts: np.ndarray) -> np.ndarray:
+    """`brics_cut_bonds` of several molecules at once: `table`, their stacked `bond_table` (atom indices into the
+    stack); `candidates`, (stacked atoms, 16) bool; `atom_starts` / `bond_starts`, (molecules + 1,) where each
+    molecule's atoms / bonds start. Each molecule is searched for the environments its own bonds may need. Returns the
+    cut bonds' rows of `table`, `(num_cut_bonds,)` int64, ascending."""
+    acyclic = table[:, 5] == 0
+    if not acyclic.any():
+        return np.zeros(0, dtype=np.int64)
     possible = candidates.astype(np.float32)
-    searched = np.zeros(len(_BRICS_ENVIRONMENTS), dtype=bool)
+    molecule_of_bond = np.repeat(np.arange(len(mols)), np.diff(bond_starts))
+    searched = np.zeros((len(mols), len(_BRICS_ENVIRONMENTS)), dtype=np.int64)  # > 0: search the environment
     kinds = []  # (bonds, their begin atoms, their end atoms, rules) per bond type where a rule may cut
     for bond_type, rules in _BRICS_RULES:
         which = np.flatnonzero(acyclic & (table[:, 2] == bond_type))
         if len(which) == 0:
             continue
         begin, end = table[which, 0], table[which, 1]
-        pairs = (possible[begin].T @ possible[end]) * rules > 0  # (begin env, end env)
+        pairs = possible[begin][:, :, None] * possible[end][:, None, :] * rules > 0  # (bond, begin env, end env)
         if pairs.any():
-            searched |= pairs.any(axis=0) | pairs.any(axis=1)
+            environments = pairs.any(axis=1) | pairs.any(axis=2)  # (bond, environment)
+            if len(mols) == 1:
+                searched[0] += environments.any(axis=0)
+            else:
+                np.add.at(searched, molecule_of_bond[which], environments)
             kinds.append((which, begin, end, rules))
     if not kinds:
         return np.zeros(0, dtype=np.int64)
-    environment = np.zeros((mol.GetNumAtoms(), len(_BRICS_ENVIRONMENTS)), dtype=np.float32)
-    for column in np.flatnonzero(searched):
-        matches = mol.GetSubstructMatches(_BRICS_ENVIRONMENTS[column], uniquify=False, maxMatches=_ALL_MATCHES)
-        environment[[match[0] for match in matches], column] = 1.0
+    environment = np.zeros((len(candidates), len(_BRICS_ENVIRONMENTS)), dtype=np.float32)
+    for molecule, column in zip(*np.nonzero(searched)):
+        matches = mols[molecule].GetSubstructMatches(_BRICS_ENVIRONMENTS[column], uniquify=False,
+                                                     maxMatches=_ALL_MATCHES)
+        environment[[atom_starts[molecule] + match[0] for match in matches], column] = 1.0
     cut = [which[((environment[begin] @ rules) * environment[end]).sum(axis=1) > 0]
            for which, begin, end, rules in kinds]
     return np.sort(np.concatenate(cut)) if len(cut) > 1 else cut[0]
@@ -862,67 +923,59 @@ def brics_fragment_ids(mol: Chem.Mol, canonical_rank: np.ndarray, bonds: np.ndar
     """Fragment of each atom after cutting BRICS bonds (disconnected parts such as salts are fragments too).
 
     Fragments are the connected components of the bond graph without the BRICS bonds, numbered by the lowest
-    canonical rank among their atoms, so the numbering does not depend on how the SMILES was written. Up to
-    `DENSE_DISTANCE_MAX_ATOMS` atoms the bonds come from `brics_cut_bonds` and RDKit finds the components
-    (`FragmentOnBonds`, then `GetMolFrags`: no sparse matrix to build). Above, where one search per environment
-    returns thousands of atoms while most rules' environments are absent, from `brics_bonds`, and the components from
-    `scipy.sparse.csgraph` on `bonds`: (num_bonds, 2) atom pairs in RDKit's bond order, read from `mol` when not
-    given. `cut_bonds`: what `brics_cut_bonds(mol)` returns, computed when not given (used up to
-    `DENSE_DISTANCE_MAX_ATOMS` atoms). Up to `MATRIX_DISTANCE_MAX_ATOMS` atoms the components are the rows of the
-    reachability matrix of the kept bonds (squared until every path is covered), with no RDKit copy of the molecule.
-    Returns `(num_atoms,)` int64.
+    canonical rank among their atoms, so the numbering does not depend on how the SMILES was written
+    (`_fragment_ids`). Up to `DENSE_DISTANCE_MAX_ATOMS` atoms the cut bonds come from `brics_cut_bonds`
+    (`cut_bonds`: its result, computed when not given); above, where one search per environment returns thousands of
+    atoms while most rules' environments are absent, from `brics_bonds`. `bonds`: (num_bonds, 2) atom pairs in RDKit's
+    bond order, read from `mol` when not given. Returns `(num_atoms,)` int64.
     """
     num_atoms = mol.GetNumAtoms()
-    if num_atoms <= MATRIX_DISTANCE_MAX_ATOMS:
-        cut = brics_cut_bonds(mol) if cut_bonds is None else cut_bonds
-        bonds = bond_atom_pairs(molecule_bonds(mol)) if bonds is None else bonds
-        kept = np.delete(bonds, cut, axis=0) if len(cut) else bonds
-        return _fragments_by_union_find(num_atoms, kept, np.asarray(canonical_rank))
-    if num_atoms <= DENSE_DISTANCE_MAX_ATOMS:
-        cut = brics_cut_bonds(mol) if cut_bonds is None else cut_bonds
-        pieces = Chem.FragmentOnBonds(mol, cut.tolist(), addDummies=False) if len(cut) else mol
-        atoms_of_fragment = Chem.GetMolFrags(pieces, asMols=False, sanitizeFrags=False)
-        num_fragments = len(atoms_of_fragment)
-        fragment_of_atom = np.empty(num_atoms, dtype=np.int64)
-        fragment_of_atom[np.concatenate(atoms_of_fragment)] = np.repeat(
-            np.arange(num_fragments), [len(atoms) for atoms in atoms_of_fragment])
-    else:
-        bonds = bond_atom_pairs(molecule_bonds(mol)) if bonds is None else bonds
-        kept = bonds[~np.isin(_pair_keys(bonds, num_atoms), _pair_keys(brics_bonds(mol), num_atoms))]
-        adjacency = csr_matrix((np.ones(len(kept), dtype=np.int8), (kept[:, 0], kept[:, 1])), shape=(num_atoms,) * 2)
-        num_fragments, fragment_of_atom = connected_components(adjacency, directed=False)
-    lowest_rank = np.full(num_fragments, np.iinfo(np.int64).max)
-    np.minimum.at(lowest_rank, fragment_of_atom, canonical_rank)
-    canonical_fragment = np.empty(num_fragments, dtype=np.int64)
-    canonical_fragment[np.argsort(lowest_rank)] = np.arange(num_fragments)
-    return canonical_fragment[fragment_of_atom]
+    bonds = bond_table(mol)[:, :2] if bonds is None else bonds
+    return _fragment_ids(bonds[~_brics_cut_mask(mol, bonds, cut_bonds)], np.asarray(canonical_rank),
+                         np.array([0, num_atoms]))
 
 
-def _fragments_by_union_find(num_atoms: int, kept: np.ndarray, canonical_rank: np.ndarray) -> np.ndarray:
-    """Connected components of the bonds `kept` ((k, 2) atom pairs), numbered by the lowest canonical rank in each:
-    a union-find in which every tree's root is its atom of lowest rank, then one pass over the atoms in rank order
-    (an atom's parent has a lower rank, so its fragment is known). For small molecules: a few Python operations per
-    bond. Returns `(num_atoms,)` int64."""
-    rank = canonical_rank.tolist()
-    parent = list(range(num_atoms))
-    for first, second in kept.tolist():
-        while parent[first] != first:
-            first = parent[first]
-        while parent[second] != second:
-            second = parent[second]
-        if first != second:
-            if rank[first] < rank[second]:
-                parent[second] = first
-            else:
-                parent[first] = second
-    fragment = [0] * num_atoms
-    count = 0
-    for atom in np.argsort(canonical_rank).tolist():
-        if parent[atom] == atom:
-            fragment[atom], count = count, count + 1
-        else:
-            fragment[atom] = fragment[parent[atom]]
-    return np.array(fragment, dtype=np.int64)
+def _brics_cut_mask(mol: Chem.Mol, bonds: np.ndarray, cut_bonds: np.ndarray | None = None) -> np.ndarray:
+    """Whether BRICS cuts each bond of `bonds` ((num_bonds, 2) atom pairs, RDKit's bond order): `cut_bonds` (what
+    `brics_cut_bonds` returns, computed when not given) up to `DENSE_DISTANCE_MAX_ATOMS` atoms, `brics_bonds` above.
+    Returns `(num_bonds,)` bool."""
+    num_atoms = mol.GetNumAtoms()
+    if num_atoms > DENSE_DISTANCE_MAX_ATOMS:
+        return np.isin(_pair_keys(bonds, num_atoms), _pair_keys(brics_bonds(mol), num_atoms))
+    cut = np.zeros(len(bonds), dtype=bool)
+    cut[brics_cut_bonds(mol) if cut_bonds is None else cut_bonds] = True
+    return cut
+
+
+def _fragment_ids(kept: np.ndarray, rank: np.ndarray, atom_starts: np.ndarray) -> np.ndarray:
+    """Fragments of stacked molecules: the connected components of the bonds `kept` ((k, 2) atom indices into the
+    stack, within molecules), numbered from 0 in each molecule (`atom_starts`: (molecules + 1,) where each molecule's
+    atoms start, and the total) in the order of the lowest `rank` among their atoms. `rank`: (stacked atoms,) int64, a
+    permutation that keeps each molecule's atoms within its own positions (the stack index itself for molecules in
+    canonical atom order).
+
+    The components come from hooking and pointer jumping on the ranks (each root points to the lowest-ranked root it
+    is bonded to, then every atom to its root's root until all point at roots), a few NumPy operations per round for
+    all molecules at once and few rounds (about the log of the longest path); the root of a component is then its
+    lowest-ranked atom. Returns `(stacked atoms,)` int64."""
+    num_atoms = int(atom_starts[-1])
+    parent = np.arange(num_atoms)  # by rank: parent[r] <= r, a root points to itself
+    first, second = rank[kept[:, 0]], rank[kept[:, 1]]
+    while True:
+        low, high = np.minimum(parent[first], parent[second]), np.maximum(parent[first], parent[second])
+        joined = low != high
+        if not joined.any():
+            break
+        np.minimum.at(parent, high[joined], low[joined])
+        while True:
+            grandparent = parent[parent]
+            if np.array_equal(grandparent, parent):
+                break
+            parent = grandparent
+    roots = np.cumsum(parent == np.arange(num_atoms))  # roots up to each rank
+    before = np.concatenate([[0], roots])[atom_starts[:-1]]  # roots ranked below each molecule's first position
+    molecule_of_atom = np.repeat(np.arange(len(atom_starts) - 1), np.diff(atom_starts))
+    return roots[parent[rank]] - 1 - before[molecule_of_atom]
 
 
 def _pair_keys(pairs: np.ndarray, num_atoms: int) -> np.ndarray:
@@ -962,7 +1015,8 @@ def consecutive_distances(
         return gaps  # distinct atoms are at least 1 apart, which the clip already reads as `max_distance`
     dense_max_atoms = DENSE_DISTANCE_MAX_ATOMS if dense_max_atoms is None else dense_max_atoms
     if num_atoms <= min(MATRIX_DISTANCE_MAX_ATOMS, dense_max_atoms):
-        return _small_graph_distances(bonds, num_atoms, sources, targets, max_distance)
+        return _small_graph_distances(bonds, np.zeros(len(bonds), dtype=np.int64), sources, targets,
+                                      np.zeros(len(sources), dtype=np.int64), num_atoms, max_distance)
     if num_atoms <= dense_max_atoms:
         adjacency = csr_matrix((np.ones(len(bonds)), (bonds[:, 0], bonds[:, 1])), shape=(num_atoms, num_atoms))
         distances = dijkstra(adjacency, directed=False, unweighted=True, indices=sources, limit=max_distance)
@@ -980,25 +1034,27 @@ def consecutive_distances(
     return gaps
 
 
-def _small_graph_distances(bonds: np.ndarray, num_atoms: int, sources: np.ndarray, targets: np.ndarray,
-                           limit: int) -> np.ndarray:
-    """Hops from `sources[k]` to `targets[k]` (`limit` when more than `limit - 1`; the pairs are distinct atoms), by a
-    breadth-first search from all sources at once on a dense (num_atoms, num_atoms) adjacency matrix with self-loops:
-    row k of `reached` after h - 1 products is nonzero exactly at the atoms within h hops of `sources[k]` (it counts
-    walks: sums of non-negative terms, which float32 keeps positive), and a pair's distance is 1 plus the number of
-    hops h < `limit` that have not reached its target. One small matrix product per hop, for molecules of at most
-    `MATRIX_DISTANCE_MAX_ATOMS` atoms.
-    Returns `(len(sources),)` int64."""
-    closed = np.eye(num_atoms, dtype=np.float32)
-    closed[bonds[:, 0], bonds[:, 1]] = closed[bonds[:, 1], bonds[:, 0]] = 1.0
-    target_cells = targets + num_atoms * np.arange(len(sources))  # flat positions of the targets in (pairs, atoms)
-    reached = closed[sources]  # within 1 hop
+def _small_graph_distances(bonds: np.ndarray, bond_molecule: np.ndarray, sources: np.ndarray, targets: np.ndarray,
+                           pair_molecule: np.ndarray, width: int, limit: int) -> np.ndarray:
+    """Hops from `sources[k]` to `targets[k]` in molecule `pair_molecule[k]` (`limit` when more than `limit - 1`; the
+    pairs are distinct atoms), for several small molecules at once (atom indices within each molecule, below `width`;
+    `bonds[j]` is a bond of molecule `bond_molecule[j]`; molecules numbered from 0). A breadth-first search on dense
+    (molecules, width, width) adjacency matrices with self-loops, one batched matrix product per hop: after h - 1
+    products, row s of a molecule's `reached` is nonzero exactly at the atoms within h hops of s (entries clipped to 1
+    after each product), and a pair's distance is 1 plus the number of hops h < `limit` that have not reached its
+    target. For molecules of at most `MATRIX_DISTANCE_MAX_ATOMS` atoms. Returns `(len(sources),)` int64."""
+    num_molecules = int(max(pair_molecule.max(initial=-1), bond_molecule.max(initial=-1))) + 1
+    closed = np.zeros((num_molecules, width, width), dtype=np.float32)
+    closed[:, np.arange(width), np.arange(width)] = 1.0
+    closed[bond_molecule, bonds[:, 0], bonds[:, 1]] = closed[bond_molecule, bonds[:, 1], bonds[:, 0]] = 1.0
+    target_cells = (pair_molecule * width + sources) * width + targets  # flat positions in (molecules, width, width)
+    reached = closed  # within 1 hop
     unmet = reached.take(target_cells) == 0
     distances = 1 + unmet.astype(np.int64)
     for _ in range(2, limit):
         if not unmet.any():
             break
-        reached = reached @ closed
+        reached = np.minimum(reached @ closed, 1.0)
         unmet &= reached.take(target_cells) == 0
         distances += unmet
     return distances
@@ -1034,49 +1090,163 @@ def functional_group_counts(mol: Chem.Mol, possible: np.ndarray | None = None, s
         possible = np.ones(len(_FUNCTIONAL_GROUP_PATTERNS), dtype=bool)
     elif possible is None:
         possible = screen_substructures(mol)[0]
-    counts = np.zeros(len(_FUNCTIONAL_GROUP_PATTERNS), dtype=np.float32)
-    for index in np.flatnonzero(possible):
-        counts[index] = len(mol.GetSubstructMatches(_FUNCTIONAL_GROUP_PATTERNS[index], maxMatches=_ALL_MATCHES))
+    return _functional_group_counts([mol], possible[None])[0]
+
+
+def _functional_group_counts(mols: Sequence[Chem.Mol], possible: np.ndarray) -> np.ndarray:
+    """`functional_group_counts` of several molecules; `possible`: (molecules, 85) bool, the patterns to search in
+    each. Returns `(molecules, 85)` float32."""
+    counts = np.zeros((len(mols), len(_FUNCTIONAL_GROUP_PATTERNS)), dtype=np.float32)
+    for molecule, index in zip(*np.nonzero(possible)):
+        counts[molecule, index] = len(mols[molecule].GetSubstructMatches(_FUNCTIONAL_GROUP_PATTERNS[index],
+                                                                         maxMatches=_ALL_MATCHES))
     return counts
 
 
 def mol_to_graph(mol: Chem.Mol, scheme: FeatureScheme, max_distance: int) -> MolecularGraph:
-    """Featurize a parsed molecule (see `MolecularGraph`); `mol` is in canonical atom order (`parse_smiles`), so the
-    atom index is the canonical rank. Bonds are listed by their (lower, higher) atom index. RDKit's per-atom and
-    per-bond values are read once (`atom_table`, `bond_table`) for the features, the substructure screen and BRICS."""
-    num_atoms = mol.GetNumAtoms()
-    raw_bonds = bond_table(mol)
-    atoms = atom_table(mol, raw_bonds)
+    """Featurize a parsed molecule (see `MolecularGraph`); `mol` is in canonical atom order (`parse_smiles`). The
+    batch of one of `mols_to_graphs`."""
+    return mols_to_graphs([mol], scheme, max_distance)[0]
+
+
+# Molecules per dense distance search in `mols_to_graphs` (at most 256 x 64 x 64 float32 = 4 MB per matrix).
+_DISTANCE_GROUP = 256
+
+
+def mols_to_graphs(mols: Sequence[Chem.Mol], scheme: FeatureScheme, max_distance: int) -> list[MolecularGraph]:
+    """Featurize parsed molecules (see `MolecularGraph`), each in canonical atom order (`parse_smiles`), so an atom's
+    index is its canonical rank. Bonds are listed by their (lower, higher) atom index.
+
+    The molecules are stacked (atoms and bonds one after the other, atom indices offset), so each step is a few NumPy
+    operations for the whole batch rather than per molecule: RDKit's per-atom and per-bond values are read once
+    (`_read_atoms`, `_read_bonds`) for the features, the substructure screen and BRICS; one screen, one BRICS pass,
+    one connected-components call for the fragments, one sort for the structure-aware order and one dense
+    breadth-first search per `_DISTANCE_GROUP` small molecules. What stays per molecule is RDKit's: the substructure
+    searches the screen leaves, and the distances of molecules above `MATRIX_DISTANCE_MAX_ATOMS` atoms
+    (`consecutive_distances`). A molecule's graph does not depend on the others in the batch.
+    """
+    num_molecules = len(mols)
+    molecules = np.arange(num_molecules)
+    atom_counts = np.fromiter((mol.GetNumAtoms() for mol in mols), dtype=np.int64, count=num_molecules)
+    bond_counts = np.fromiter((mol.GetNumBonds() for mol in mols), dtype=np.int64, count=num_molecules)
+    atom_starts = np.concatenate([[0], np.cumsum(atom_counts)])
+    bond_starts = np.concatenate([[0], np.cumsum(bond_counts)])
+    num_atoms, num_bonds = int(atom_starts[-1]), int(bond_starts[-1])
+    molecule_of_atom = np.repeat(molecules, atom_counts)
+    molecule_of_bond = np.repeat(molecules, bond_counts)
+    local_index = np.arange(num_atoms) - atom_starts[molecule_of_atom]  # = canonical rank
+
+    raw_bonds = _read_bonds(mols)  # RDKit's bond order per molecule; atom indices into the stack from here on
+    raw_bonds[:, :2] += atom_starts[molecule_of_bond, None]
+    atoms = _read_atoms(mols, raw_bonds)
     bonds = np.sort(raw_bonds[:, :2], axis=1)
-    bond_order = np.lexsort((bonds[:, 1], bonds[:, 0]))
-    bond_features = (scheme.bond_features(mol) if scheme.bond_features_from_table is None
-                     else scheme.bond_features_from_table(raw_bonds))
+    bond_order = np.lexsort((bonds[:, 1], bonds[:, 0]))  # molecule by molecule: the stack keeps them apart
+    bond_features = (np.concatenate([scheme.bond_features(mol) for mol in mols])
+                     if scheme.bond_features_from_table is None else scheme.bond_features_from_table(raw_bonds))
     bonds, bond_features = bonds[bond_order], bond_features[bond_order]
-    possible_groups, environment_candidates = screen_substructures(mol, atoms, raw_bonds)
-    canonical_rank = np.arange(num_atoms, dtype=np.int64)
+    atom_features = (np.concatenate([scheme.atom_features(mol) for mol in mols])
+                     if scheme.atom_features_from_table is None else scheme.atom_features_from_table(atoms))
+
+    possible, environment_candidates = _SCREEN.screen(screen_slots(atoms, raw_bonds), raw_bonds[:, :2],
+                                                      raw_bonds[:, 2], atom_starts, bond_starts)
+    motif_counts = _functional_group_counts(mols, possible[:, :len(_FUNCTIONAL_GROUP_PATTERNS)])
+    # BRICS: one pass for the molecules up to DENSE_DISTANCE_MAX_ATOMS atoms (no candidates: nothing searched for the
+    # others), `brics_bonds` for each larger one.
+    large = atom_counts > DENSE_DISTANCE_MAX_ATOMS
+    cut = np.zeros(num_bonds, dtype=bool)
+    cut[_brics_cuts(mols, raw_bonds, environment_candidates & ~large[molecule_of_atom, None], atom_starts,
+                    bond_starts)] = True
+    for molecule in np.flatnonzero(large):
+        rows = slice(bond_starts[molecule], bond_starts[molecule + 1])
+        cut[rows] = _brics_cut_mask(mols[molecule], raw_bonds[rows, :2] - atom_starts[molecule])
+    fragment_ids = _fragment_ids(raw_bonds[~cut, :2], np.arange(num_atoms), atom_starts)
+
     degrees = np.bincount(bonds.reshape(-1), minlength=num_atoms)
-    cut_bonds = (brics_cut_bonds(mol, raw_bonds, environment_candidates) if num_atoms <= DENSE_DISTANCE_MAX_ATOMS
-                 else None)
-    fragment_ids = brics_fragment_ids(mol, canonical_rank, raw_bonds[:, :2], cut_bonds)
-    order = structure_aware_order(fragment_ids, degrees, canonical_rank)
+    order = np.lexsort((local_index, degrees, fragment_ids, molecule_of_atom))  # `structure_aware_order` per molecule
     structure_rank = np.empty(num_atoms, dtype=np.int64)
-    structure_rank[order] = np.arange(num_atoms)
-    gaps = consecutive_distances(bonds, num_atoms, order, max_distance)
+    structure_rank[order] = local_index  # positions within each molecule (`order` keeps the molecules in turn)
+    within = molecule_of_atom[order[:-1]] == molecule_of_atom[order[1:]]
+    sources, targets = order[:-1][within], order[1:][within]
+    gaps = _stacked_consecutive_distances(bonds, sources, targets, order, atom_counts, atom_starts,
+                                          molecule_of_atom, max_distance)
     distance_to_previous = np.zeros(num_atoms, dtype=np.int64)
     distance_to_next = np.zeros(num_atoms, dtype=np.int64)
-    distance_to_previous[order[1:]] = gaps
-    distance_to_next[order[:-1]] = gaps
-    return MolecularGraph(
-        atom_features=(scheme.atom_features(mol) if scheme.atom_features_from_table is None
-                       else scheme.atom_features_from_table(atoms)),
-        edge_index=np.concatenate([bonds, bonds[:, ::-1]]).T.copy(),
-        bond_features=np.concatenate([bond_features, bond_features]),
-        fragment_ids=fragment_ids,
-        structure_rank=structure_rank,
-        distance_to_previous=distance_to_previous,
-        distance_to_next=distance_to_next,
-        motif_counts=functional_group_counts(mol, possible_groups),
-    )
+    distance_to_previous[targets] = gaps
+    distance_to_next[sources] = gaps
+
+    # Each molecule's edges: its bonds in both directions, all (lower, higher) first, then all (higher, lower).
+    bond_molecule = molecule_of_bond  # the sorted bonds stay molecule by molecule
+    forward = bond_starts[bond_molecule] + np.arange(num_bonds)
+    backward = forward + bond_counts[bond_molecule]
+    local_bonds = bonds - atom_starts[bond_molecule, None]
+    edge_index = np.empty((2, 2 * num_bonds), dtype=np.int64)
+    edge_index[:, forward], edge_index[:, backward] = local_bonds.T, local_bonds[:, ::-1].T
+    edge_features = np.empty((2 * num_bonds, bond_features.shape[1]), dtype=bond_features.dtype)
+    edge_features[forward], edge_features[backward] = bond_features, bond_features
+    graphs = []
+    for molecule in range(num_molecules):
+        atom_rows = slice(atom_starts[molecule], atom_starts[molecule + 1])
+        edge_rows = slice(2 * bond_starts[molecule], 2 * bond_starts[molecule + 1])
+        graphs.append(MolecularGraph(
+            atom_features=atom_features[atom_rows],
+            edge_index=edge_index[:, edge_rows],
+            bond_features=edge_features[edge_rows],
+            fragment_ids=fragment_ids[atom_rows],
+            structure_rank=structure_rank[atom_rows],
+            distance_to_previous=distance_to_previous[atom_rows],
+            distance_to_next=distance_to_next[atom_rows],
+            motif_counts=motif_counts[molecule],
+        ))
+    return graphs
+
+
+def _stacked_consecutive_distances(bonds: np.ndarray, sources: np.ndarray, targets: np.ndarray, order: np.ndarray,
+                                   atom_counts: np.ndarray, atom_starts: np.ndarray, molecule_of_atom: np.ndarray,
+                                   max_distance: int) -> np.ndarray:
+    """`consecutive_distances` of stacked molecules: the pairs (`sources[k]`, `targets[k]`), consecutive atoms of
+    `order` within a molecule (atom indices into the stack; `bonds`, (bonds, 2), too). Molecules of at most
+    `MATRIX_DISTANCE_MAX_ATOMS` atoms go `_DISTANCE_GROUP` at a time through `_small_graph_distances`, larger ones
+    one by one through `consecutive_distances`. Returns `(len(sources),)` int64."""
+    gaps = np.full(len(sources), max_distance, dtype=np.int64)
+    if len(bonds) == 0 or max_distance <= 1 or len(sources) == 0:
+        return gaps  # distinct atoms are at least 1 apart, which the clip already reads as `max_distance`
+    pair_molecule = molecule_of_atom[sources]
+    bond_molecule = molecule_of_atom[bonds[:, 0]]
+    small = atom_counts <= MATRIX_DISTANCE_MAX_ATOMS
+    group = np.cumsum(small) - 1  # each small molecule's number among the small ones
+    for first in range(0, int(small.sum()), _DISTANCE_GROUP):
+        chosen = small & (group >= first) & (group < first + _DISTANCE_GROUP)
+        pairs, rows = np.flatnonzero(chosen[pair_molecule]), np.flatnonzero(chosen[bond_molecule])
+        if len(pairs) == 0:
+            continue
+        gaps[pairs] = _small_graph_distances(
+            bonds[rows] - atom_starts[bond_molecule[rows], None], group[bond_molecule[rows]] - first,
+            sources[pairs] - atom_starts[pair_molecule[pairs]], targets[pairs] - atom_starts[pair_molecule[pairs]],
+            group[pair_molecule[pairs]] - first, int(atom_counts[chosen].max()), max_distance)
+    for molecule in np.flatnonzero(~small):
+        start, stop = atom_starts[molecule], atom_starts[molecule + 1]
+        pairs = np.flatnonzero(pair_molecule == molecule)
+        rows = np.flatnonzero(bond_molecule == molecule)
+        gaps[pairs] = consecutive_distances(bonds[rows] - start, stop - start, order[start:stop] - start,
+                                            max_distance)
+    return gaps
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while featurizing (restored after, also on an error; left alone when
+    the caller paused it). RDKit hands out every atom, bond, enum value and match as a new collector-tracked object
+    (a few hundred per molecule), which triggers collections; in a process that imported torch (about 460,000 tracked
+    objects) a full one takes about 0.3 s. Featurizing creates no reference cycles: every object it makes is freed by
+    reference counting, so the pause leaves nothing behind (`benchmarks/bench_featurization.py` table a measures the
+    featurizer with and without it)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def smiles_to_graph(
@@ -1090,8 +1260,9 @@ def smiles_to_graph(
     """Parse and featurize one SMILES; `index` is the position reported in error messages."""
     if feature_scheme not in FEATURE_SCHEMES:
         raise ValueError(f"feature_scheme must be one of {sorted(FEATURE_SCHEMES)}, got {feature_scheme!r}")
-    mol = parse_smiles(smiles, index, max_atoms=max_atoms, max_smiles_length=max_smiles_length)
-    return mol_to_graph(mol, FEATURE_SCHEMES[feature_scheme], max_distance)
+    with collector_paused():
+        mol = parse_smiles(smiles, index, max_atoms=max_atoms, max_smiles_length=max_smiles_length)
+        return mol_to_graph(mol, FEATURE_SCHEMES[feature_scheme], max_distance)
 
 
 def smiles_batch_to_graphs(
@@ -1100,19 +1271,26 @@ def smiles_batch_to_graphs(
     max_distance: int = 8,
     max_atoms: int = DEFAULT_MAX_ATOMS,
     max_smiles_length: int = DEFAULT_MAX_SMILES_LENGTH,
+    indices: Sequence[int] | None = None,
 ) -> list[MolecularGraph]:
-    """Featurize one SMILES or a non-empty sequence of them. Every item's type and length are checked before any is
-    parsed, so a bad item fails the batch at once; errors name the item by its position."""
+    """Featurize one SMILES or a non-empty sequence of them, together (`mols_to_graphs`: a molecule's graph does not
+    depend on the others). Every item's type and length are checked before any is parsed, so a bad item fails the
+    batch at once; errors name the item by its position, or by `indices[position]` (its position in the caller's
+    input) when given."""
     if isinstance(smiles, str):
         smiles = [smiles]
     if smiles is None or not isinstance(smiles, Sequence):
         raise TypeError(f"expected a SMILES string or a list of SMILES strings, got {type(smiles).__name__}")
     if len(smiles) == 0:
         raise ValueError("expected at least one SMILES string, got an empty list")
-    for i, s in enumerate(smiles):
+    indices = range(len(smiles)) if indices is None else indices
+    if len(indices) != len(smiles):
+        raise ValueError(f"got {len(smiles)} SMILES but {len(indices)} indices")
+    for i, s in zip(indices, smiles):
         check_smiles(s, i, max_smiles_length)
-    return [
-        smiles_to_graph(s, feature_scheme, max_distance, index=i, max_atoms=max_atoms,
-                        max_smiles_length=max_smiles_length)
-        for i, s in enumerate(smiles)
-    ]
+    if feature_scheme not in FEATURE_SCHEMES:
+        raise ValueError(f"feature_scheme must be one of {sorted(FEATURE_SCHEMES)}, got {feature_scheme!r}")
+    with collector_paused():
+        mols = [parse_smiles(s, i, max_atoms=max_atoms, max_smiles_length=max_smiles_length)
+                for i, s in zip(indices, smiles)]
+        return mols_to_graphs(mols, FEATURE_SCHEMES[feature_scheme], max_distance)

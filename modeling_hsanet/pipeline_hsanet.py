@@ -2,9 +2,10 @@
 
 Inputs are one SMILES, a list of SMILES, or an iterable of them (a generator, a `datasets` column): a list gives a
 list of outputs, one per input, in order; a generator or dataset gives an iterator that streams them (as transformers'
-`Pipeline.__call__`). Molecules are featurized in `preprocess` and collated into one graph batch per `batch_size`
-molecules (graphs cannot be padded like text, so `get_iterator` uses the graph collator instead of the default padding
-collator). Each molecule is featurized with its position in the input, so an error names the user's item
+`Pipeline.__call__`). `preprocess` checks each input and numbers it by its position in the input; the collator
+(`collate_items`) featurizes the `batch_size` molecules of a batch together (`HSANetFeatureExtractor.featurize`, one
+stacked pass instead of one per molecule) and collates them into one graph batch (graphs cannot be padded like text,
+so `get_iterator` uses the graph collator instead of the default padding collator). An error names the user's item
 (`SMILES #2 ...`) whatever the batch size.
 
 Feeding an accelerator: `num_workers=N` featurizes and collates in N DataLoader worker processes (transformers'
@@ -70,9 +71,10 @@ def _in_input_order(results: Iterable, order: list[int], window: int) -> Iterato
 
 
 def collate_items(processor, items: list[dict]) -> dict[str, torch.Tensor]:
-    """Featurized items (`featurize_item`) -> one model batch: the graphs collated and, for captioning, the prompts
-    left-padded. Runs in the DataLoader's workers when `num_workers > 0`."""
-    batch = collate_graphs([item["graph"] for item in items])
+    """Checked items (`featurize_item`) -> one model batch: their molecules featurized together and collated and, for
+    captioning, the prompts left-padded. Runs in the DataLoader's workers when `num_workers > 0`."""
+    batch = collate_graphs(processor.feature_extractor.featurize([item["smiles"] for item in items],
+                                                                 indices=[item["index"] for item in items]))
     if "prompt" in items[0]:
         batch.update(processor.pad([item["prompt"] for item in items], padding_side="left"))
     return batch
@@ -149,11 +151,12 @@ class _MolecularPipeline(Pipeline):
 
     @staticmethod
     def featurize_item(processor, smiles: str, index: int = 0) -> dict:
-        """One molecule -> its graph; `index` is the molecule's position in the user's input (named in errors). A
-        static method of the processor alone, so DataLoader workers run it without the model."""
+        """One input -> its SMILES and `index`, its position in the user's input (named in errors; `collate_items`
+        featurizes the batch). A static method of the processor alone, so DataLoader workers run it without the
+        model."""
         if not isinstance(smiles, str):
             raise TypeError(f"SMILES #{index} is a {type(smiles).__name__} ({smiles!r}); expected a SMILES string")
-        return {"graph": processor.feature_extractor.featurize_one(smiles, index=index)}
+        return {"smiles": smiles, "index": index}
 
     def preprocess(self, item, index: int = 0, **preprocess_params) -> dict:
         return self.featurize_item(self.processor, item, index=index, **preprocess_params)
@@ -281,7 +284,7 @@ class MoleculeCaptioningPipeline(_MolecularPipeline):
 
     @staticmethod
     def featurize_item(processor, item, index: int = 0, instruction: str | None = None) -> dict:
-        """One input (a SMILES or `{"smiles", "instruction"}`) -> its graph and prompt tokens."""
+        """One input (a SMILES or `{"smiles", "instruction"}`) -> its SMILES, index and prompt tokens."""
         if isinstance(item, dict):
             if "smiles" not in item:
                 raise KeyError(f"input #{index} has no 'smiles' key (keys: {sorted(item)})")
@@ -291,7 +294,7 @@ class MoleculeCaptioningPipeline(_MolecularPipeline):
         if not isinstance(smiles, str):
             raise TypeError(f"SMILES #{index} is a {type(smiles).__name__} ({smiles!r}); expected a SMILES string")
         tokens, _ = processor.prompt_token_ids(smiles, instruction or processor.default_instruction, index=index)
-        return {"graph": processor.feature_extractor.featurize_one(smiles, index=index), "prompt": tokens}
+        return {"smiles": smiles, "index": index, "prompt": tokens}
 
     def _forward(self, model_inputs: dict, generate_kwargs: dict | None = None) -> dict:
         inputs = self._model_inputs(model_inputs)

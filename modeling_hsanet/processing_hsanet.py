@@ -186,9 +186,11 @@ class HSANetFeatureExtractor(FeatureExtractionMixin):
     def _limits(self) -> dict[str, int]:
         return {"max_atoms": self.max_atoms, "max_smiles_length": self.max_smiles_length}
 
-    def featurize(self, smiles: str | Sequence[str]) -> list[MolecularGraph]:
-        """One SMILES or a list -> one graph per molecule; errors name the item by its position in `smiles`."""
-        return smiles_batch_to_graphs(smiles, self.feature_scheme, self.max_scan_distance, **self._limits)
+    def featurize(self, smiles: str | Sequence[str], indices: Sequence[int] | None = None) -> list[MolecularGraph]:
+        """One SMILES or a list -> one graph per molecule, featurized together (`smiles_batch_to_graphs`); errors
+        name the item by its position in `smiles`, or by `indices[position]` (its position in the caller's input)."""
+        return smiles_batch_to_graphs(smiles, self.feature_scheme, self.max_scan_distance, indices=indices,
+                                      **self._limits)
 
     def featurize_one(self, smiles: str, index: int = 0) -> MolecularGraph:
         """One SMILES -> its graph; `index` is the molecule's position in the caller's input, named in errors (a
@@ -213,8 +215,7 @@ def _featurize_rows(feature_extractor: HSANetFeatureExtractor, smiles_column: st
     """`datasets.map` function of `HSANetProcessor.featurize_dataset`: a batch of rows -> their graph columns.
     Module-level (with the feature extractor as its only state) so it pickles to `num_proc` workers and hashes to the
     same cache fingerprint in every session."""
-    graphs = [feature_extractor.featurize_one(smiles, index=index)
-              for smiles, index in zip(rows[smiles_column], indices)]
+    graphs = feature_extractor.featurize(rows[smiles_column], indices=indices)
     columns = {name: [getattr(graph, name) for graph in graphs] for name in GRAPH_COLUMNS}
     columns["num_atoms"] = [graph.num_atoms for graph in graphs]
     return columns

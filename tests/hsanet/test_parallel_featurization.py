@@ -187,7 +187,7 @@ def test_featurize_dataset_is_served_from_the_cache(processor, tmp_path, monkeyp
     def featurize_again(*args, **kwargs):
         raise AssertionError("featurized again instead of reading the cache")
 
-    monkeypatch.setattr(HSANetFeatureExtractor, "featurize_one", featurize_again)
+    monkeypatch.setattr(HSANetFeatureExtractor, "featurize", featurize_again)
     second = processor.featurize_dataset(load_from_disk(tmp_path / "raw"))
     assert second.cache_files == first.cache_files
     assert second["atom_features"] == first["atom_features"]
@@ -218,7 +218,7 @@ def test_trainer_groups_prefeaturized_molecules_by_length(tmp_path, tiny_config,
     smiles = [m.smiles for m in cmet[:36]] + SMALL * 2  # drug-sized and small molecules, so sizes vary
     dataset = Dataset.from_dict({"smiles": smiles, "labels": [float(i % 5) for i in range(len(smiles))]})
     featurized = processor.featurize_dataset(dataset)
-    monkeypatch.setattr(HSANetFeatureExtractor, "featurize_one", lambda *a, **k: pytest.fail("featurized again"))
+    monkeypatch.setattr(HSANetFeatureExtractor, "featurize", lambda *a, **k: pytest.fail("featurized again"))
 
     def padding_of(strategy: str) -> tuple[int, Trainer]:
         args = TrainingArguments(

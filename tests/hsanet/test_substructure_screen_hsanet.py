@@ -1,6 +1,6 @@
 """The featurizer's shortcuts give what the plain RDKit calls give: the substructure screen (it only skips searches
-that find nothing), the per-atom / per-bond tables read in bulk, the union-find path of the BRICS fragments and the
-NumPy collation."""
+that find nothing), the per-atom / per-bond tables read in bulk, the BRICS fragments (against RDKit's own pieces), the
+stacked batch (against one molecule at a time) and the NumPy collation."""
 
 import os
 
@@ -100,16 +100,43 @@ def test_atom_and_bond_tables_equal_rdkit_read_one_atom_at_a_time(molecules):
         np.testing.assert_array_equal(bond_table(mol), expected)
 
 
-def test_union_find_fragments_equal_rdkit_fragments(molecules, monkeypatch):
-    small = [mol for mol in molecules if mol.GetNumAtoms() <= featurization_hsanet.MATRIX_DISTANCE_MAX_ATOMS]
+def rdkit_fragment_ids(mol, rank):
+    """The reference: RDKit cuts the BRICS bonds (`FragmentOnBonds`) and lists the pieces (`GetMolFrags`); pieces are
+    numbered by their lowest rank."""
+    cut = brics_cut_bonds(mol).tolist()
+    pieces = Chem.FragmentOnBonds(mol, cut, addDummies=False) if cut else mol
+    atoms_of_piece = sorted(Chem.GetMolFrags(pieces, asMols=False, sanitizeFrags=False),
+                            key=lambda atoms: min(rank[atom] for atom in atoms))
+    fragments = np.empty(mol.GetNumAtoms(), dtype=np.int64)
+    for number, atoms in enumerate(atoms_of_piece):
+        fragments[list(atoms)] = number
+    return fragments
+
+
+def test_fragments_equal_rdkit_fragments(molecules):
+    # any ranking, not only the atom order: the pointer-jumping components and their numbering against RDKit's pieces
     rng = np.random.default_rng(0)
-    ranks = [rng.permutation(mol.GetNumAtoms()) for mol in small]  # any ranking, not only the atom order
-    matrix = [brics_fragment_ids(mol, rank) for mol, rank in zip(small, ranks)]
-    monkeypatch.setattr(featurization_hsanet, "MATRIX_DISTANCE_MAX_ATOMS", 0)  # RDKit's FragmentOnBonds path
-    for mol, rank, fragments in zip(small, ranks, matrix):
+    several = 0
+    for mol in molecules:
+        rank = rng.permutation(mol.GetNumAtoms())
+        fragments = brics_fragment_ids(mol, rank)
         assert fragments.dtype == np.int64
-        np.testing.assert_array_equal(fragments, brics_fragment_ids(mol, rank))
-    assert any(fragments.max() > 0 for fragments in matrix)
+        np.testing.assert_array_equal(fragments, rdkit_fragment_ids(mol, rank))
+        several += fragments.max() > 0
+    assert several > 100
+
+
+def test_stacked_featurization_equals_one_molecule_at_a_time(molecules):
+    # `mols_to_graphs` stacks a batch; a molecule's graph must not depend on its neighbours in the batch
+    scheme = featurization_hsanet.FEATURE_SCHEMES["ogb"]
+    chosen = molecules[::3]
+    together = featurization_hsanet.mols_to_graphs(chosen, scheme, 6)
+    reversed_batch = featurization_hsanet.mols_to_graphs(chosen[::-1], scheme, 6)[::-1]
+    for mol, graph, other in zip(chosen, together, reversed_batch):
+        alone = featurization_hsanet.mol_to_graph(mol, scheme, 6)
+        for name in GRAPH_COLUMNS + ("fragment_ids",):
+            np.testing.assert_array_equal(getattr(graph, name), getattr(alone, name), err_msg=name)
+            np.testing.assert_array_equal(getattr(other, name), getattr(alone, name), err_msg=name)
 
 
 def test_numpy_collation_equals_torch_geometric_batching(cmet_smiles):
