@@ -240,11 +240,6 @@ def molecule_bonds(mol: Chem.Mol) -> list[Chem.Bond]:
     return bonds
 
 
-def bond_atom_pairs(bonds: Sequence[Chem.Bond]) -> np.ndarray:
-    """`(begin, end)` atom indices of each bond. Returns `(num_bonds, 2)` int64."""
-    return np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in bonds], dtype=np.int64).reshape(-1, 2)
-
-
 # The per-bond values RDKit is asked for once per molecule (`bond_table`), in RDKit's bond-index order.
 _BOND_TABLE_COLUMNS = ("begin_atom", "end_atom", "bond_type", "stereo", "conjugated", "in_ring")
 
@@ -795,8 +790,6 @@ class _SubstructureScreen:
     def _resolve_molecules(self, ok: np.ndarray) -> np.ndarray:
         """(molecules, graphs) bool -> the same with every graph's recursive requirements applied: 64 molecules at a
         time as one Python integer per graph, so the straight-line code runs once per 64 molecules."""
-        if len(ok) == 1:  # the code runs on Python bools as well
-            return np.array(self._resolve(ok[0].tolist()), dtype=bool)[None]
         resolved = np.empty_like(ok)
         shifts = np.arange(64, dtype=np.uint64)[:, None]
         for start in range(0, len(ok), 64):
@@ -900,11 +893,7 @@ def _brics_cuts(mols: Sequence[Chem.Mol], table: np.ndarray, candidates: np.ndar
         begin, end = table[which, 0], table[which, 1]
         pairs = possible[begin][:, :, None] * possible[end][:, None, :] * rules > 0  # (bond, begin env, end env)
         if pairs.any():
-            environments = pairs.any(axis=1) | pairs.any(axis=2)  # (bond, environment)
-            if len(mols) == 1:
-                searched[0] += environments.any(axis=0)
-            else:
-                np.add.at(searched, molecule_of_bond[which], environments)
+            np.add.at(searched, molecule_of_bond[which], pairs.any(axis=1) | pairs.any(axis=2))
             kinds.append((which, begin, end, rules))
     if not kinds:
         return np.zeros(0, dtype=np.int64)
@@ -983,9 +972,12 @@ def _pair_keys(pairs: np.ndarray, num_atoms: int) -> np.ndarray:
     return pairs.min(axis=1) * num_atoms + pairs.max(axis=1)
 
 
-def structure_aware_order(fragment_ids: np.ndarray, degrees: np.ndarray, canonical_rank: np.ndarray) -> np.ndarray:
-    """Atom indices sorted by fragment, then degree (ascending, as Graph-Mamba), then canonical rank."""
-    return np.lexsort((canonical_rank, degrees, fragment_ids))
+def structure_aware_order(fragment_ids: np.ndarray, degrees: np.ndarray, canonical_rank: np.ndarray,
+                          molecule: np.ndarray | None = None) -> np.ndarray:
+    """Atom indices sorted by fragment, then degree (ascending, as Graph-Mamba), then canonical rank; for stacked
+    molecules (`molecule`: each atom's molecule), molecule by molecule."""
+    keys = (canonical_rank, degrees, fragment_ids)
+    return np.lexsort(keys if molecule is None else keys + (molecule,))
 
 
 def consecutive_distances(
@@ -1125,7 +1117,7 @@ def mols_to_graphs(mols: Sequence[Chem.Mol], scheme: FeatureScheme, max_distance
     The molecules are stacked (atoms and bonds one after the other, atom indices offset), so each step is a few NumPy
     operations for the whole batch rather than per molecule: RDKit's per-atom and per-bond values are read once
     (`_read_atoms`, `_read_bonds`) for the features, the substructure screen and BRICS; one screen, one BRICS pass,
-    one connected-components call for the fragments, one sort for the structure-aware order and one dense
+    one pointer-jumping pass for the fragments, one sort for the structure-aware order and one dense
     breadth-first search per `_DISTANCE_GROUP` small molecules. What stays per molecule is RDKit's: the substructure
     searches the screen leaves, and the distances of molecules above `MATRIX_DISTANCE_MAX_ATOMS` atoms
     (`consecutive_distances`). A molecule's graph does not depend on the others in the batch.
@@ -1167,7 +1159,7 @@ def mols_to_graphs(mols: Sequence[Chem.Mol], scheme: FeatureScheme, max_distance
     fragment_ids = _fragment_ids(raw_bonds[~cut, :2], np.arange(num_atoms), atom_starts)
 
     degrees = np.bincount(bonds.reshape(-1), minlength=num_atoms)
-    order = np.lexsort((local_index, degrees, fragment_ids, molecule_of_atom))  # `structure_aware_order` per molecule
+    order = structure_aware_order(fragment_ids, degrees, local_index, molecule_of_atom)
     structure_rank = np.empty(num_atoms, dtype=np.int64)
     structure_rank[order] = local_index  # positions within each molecule (`order` keeps the molecules in turn)
     within = molecule_of_atom[order[:-1]] == molecule_of_atom[order[1:]]
@@ -1180,10 +1172,9 @@ def mols_to_graphs(mols: Sequence[Chem.Mol], scheme: FeatureScheme, max_distance
     distance_to_next[sources] = gaps
 
     # Each molecule's edges: its bonds in both directions, all (lower, higher) first, then all (higher, lower).
-    bond_molecule = molecule_of_bond  # the sorted bonds stay molecule by molecule
-    forward = bond_starts[bond_molecule] + np.arange(num_bonds)
-    backward = forward + bond_counts[bond_molecule]
-    local_bonds = bonds - atom_starts[bond_molecule, None]
+    forward = bond_starts[molecule_of_bond] + np.arange(num_bonds)  # the sorted bonds stay molecule by molecule
+    backward = forward + bond_counts[molecule_of_bond]
+    local_bonds = bonds - atom_starts[molecule_of_bond, None]
     edge_index = np.empty((2, 2 * num_bonds), dtype=np.int64)
     edge_index[:, forward], edge_index[:, backward] = local_bonds.T, local_bonds[:, ::-1].T
     edge_features = np.empty((2 * num_bonds, bond_features.shape[1]), dtype=bond_features.dtype)
